@@ -1,0 +1,1 @@
+"""Command-line interface: ``cllm4rec <command> ...``."""

@@ -1,0 +1,63 @@
+"""Entry point: builds the argparse tree from the command modules and maps errors to one line on stderr.
+
+Each command module exposes ``register(subparsers)``; handlers import torch and friends lazily so that
+``cllm4rec --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from cllm4rec import __version__
+from cllm4rec.errors import CLLM4RecError
+
+COMMAND_MODULES = (
+    "cllm4rec.cli.data",
+    "cllm4rec.cli.backbone",
+    "cllm4rec.cli.train",
+    "cllm4rec.cli.evaluate",
+    "cllm4rec.cli.baseline",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Assemble the full parser from every command module that is present."""
+    parser = argparse.ArgumentParser(
+        prog="cllm4rec",
+        description="CLLM4Rec: recommendation with a collaborative large language model.",
+    )
+    parser.add_argument("--version", action="version", version=f"cllm4rec {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command module not written yet
+            if exc.name == name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except CLLM4RecError as exc:
+        print(f"cllm4rec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cllm4rec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Stage 2, recommendation-oriented finetuning (METHOD §4), as one readable loop.
+
+Each epoch masks a random share of every user's train items, predicts them from the remaining history with
+the multinomial item head (one forward pass scores all items), regularises the collaborative embeddings
+toward the content ones, then runs a content-LM pass regularised toward the recommendation embeddings.
+Validation after every epoch; the best checkpoint by the selection score is kept; early stopping.
+Epoch 0 is the pretrained model itself, so finetuning can only keep or improve the validation score.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cllm4rec.errors import CLLM4RecError
+from cllm4rec.training.checkpoint import load_optimizers, load_tables, read_state, save_checkpoint
+from cllm4rec.training.config import FinetuneConfig
+from cllm4rec.training.corpora import content_docs, rec_docs
+from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass, sample_docs
+from cllm4rec.training.run_folder import RunFolder
+from cllm4rec.training.stage_utils import copy_checkpoint, log_epoch, validation_row
+
+STAGE = "finetune"
+
+
+def run_finetune(
+    run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False
+) -> dict[str, Any]:
+    """Finetune from the pretraining checkpoint; returns the final ``state.json`` content."""
+    pre_state = read_state(run.last("pretrain"))
+    if pre_state is None or not pre_state.get("complete"):
+        raise CLLM4RecError(
+            f"pretraining in {run.root} is not finished; continue it with 'cllm4rec pretrain --out {run.root} --resume'"
+        )
+    model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
+    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
+    saved = read_state(run.last(STAGE)) if resume else None
+    if saved is not None:
+        load_tables(model, run.last(STAGE))
+        load_optimizers(optimizers, run.last(STAGE))
+        state = saved
+    else:
+        load_tables(model, run.best("pretrain"))
+        started = time.perf_counter()
+        metrics, score = validation_row(ctx, cfg.selection, style="rec")
+        row = {
+            "epoch": 0,
+            "phase": "pretrained",
+            **metrics,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        state = {
+            "stage": STAGE,
+            "epoch": 0,
+            "step": 0,
+            "seed": ctx.seed,
+            "best_metric": score,
+            "best_epoch": 0,
+            "bad_epochs": 0,
+            "history": [row],
+            "complete": cfg.epochs == 0,
+            "stopped_early": False,
+        }
+        save_checkpoint(run.last(STAGE), model, optimizers, state)
+        copy_checkpoint(run.last(STAGE), run.best(STAGE))
+        log_epoch(run, STAGE, state["history"], row)
+    if state.get("complete"):
+        return state
+    content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if cfg.content else []
+    lambda_c = cfg.lambda_c if content else 0.0
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        started = time.perf_counter()
+        row: dict[str, Any] = {"epoch": epoch, "phase": "finetune"}
+        rec = rec_docs(
+            tok,
+            train,
+            epoch_rng(ctx.seed, STAGE, epoch, 0),
+            cfg.mask_fraction,
+            cfg.target,
+            ctx.model_config.max_length,
+        )
+        docs = [(p, []) for p in rec.prompts]
+        res = run_pass(
+            ctx,
+            "rec",
+            docs,
+            batch_size=cfg.batch_size,
+            rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
+            lambda_c=lambda_c,
+            optimizer=optimizers["collab"],
+            targets=rec.targets,
+            desc=f"finetune {epoch}/{cfg.epochs} R",
+        )
+        row.update(rec_loss=res["loss"], rec_reg=res["reg"])
+        state["step"] += res["steps"]
+        if content:
+            cdocs = sample_docs(content, cfg.content_fraction, epoch_rng(ctx.seed, STAGE, epoch, 2))
+            res = run_pass(
+                ctx,
+                "content",
+                cdocs,
+                batch_size=cfg.batch_size,
+                rng=epoch_rng(ctx.seed, STAGE, epoch, 3),
+                lambda_c=lambda_c,
+                optimizer=optimizers["content"],
+                desc=f"finetune {epoch}/{cfg.epochs} C",
+            )
+            row.update(content_loss=res["loss"], content_reg=res["reg"])
+            state["step"] += res["steps"]
+        metrics, score = validation_row(ctx, cfg.selection, style="rec")
+        row.update(metrics)
+        improved = score > state["best_metric"]
+        if improved:
+            state["best_metric"], state["best_epoch"], state["bad_epochs"] = score, epoch, 0
+        else:
+            state["bad_epochs"] += 1
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        state["epoch"] = epoch
+        state["history"].append(row)
+        state["stopped_early"] = state["bad_epochs"] >= cfg.patience and epoch < cfg.epochs
+        state["complete"] = epoch == cfg.epochs or state["stopped_early"]
+        save_checkpoint(run.last(STAGE), model, optimizers, state)
+        if improved:
+            copy_checkpoint(run.last(STAGE), run.best(STAGE))
+        log_epoch(run, STAGE, state["history"], row)
+        if state["stopped_early"]:
+            print(f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)")
+            break
+    return state

@@ -1,0 +1,60 @@
+"""``training_curves.png``: losses per pass and validation metrics per epoch, for both stages."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+LOSS_KEYS = ("collab_loss", "content_loss", "rec_loss", "collab_reg", "content_reg", "rec_reg")
+METRIC_KEYS = ("valid_recall@20", "valid_recall@40", "valid_ndcg@100")
+
+
+def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
+    """Draw one row per stage (losses left, validation metrics right) and write the PNG atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = [s for s, rows in histories.items() if rows]
+    if not stages:
+        return
+    fig, axes = plt.subplots(len(stages), 2, figsize=(11, 3.6 * len(stages)), squeeze=False)
+    for row, stage in enumerate(stages):
+        rows = histories[stage]
+        ax_loss, ax_metric = axes[row]
+        for key in LOSS_KEYS:
+            pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key))]
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax_loss.plot(xs, ys, marker="o", ms=3, label=key.replace("_", " "))
+        ax_loss.set_title(f"{stage}: training losses")
+        ax_loss.set_xlabel("epoch")
+        ax_loss.grid(alpha=0.3)
+        if ax_loss.lines:
+            ax_loss.legend(fontsize=8)
+        for key in METRIC_KEYS:
+            pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key))]
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax_metric.plot(xs, ys, marker="o", ms=3, label=key.removeprefix("valid_"))
+        ax_metric.set_title(f"{stage}: validation")
+        ax_metric.set_xlabel("epoch")
+        ax_metric.grid(alpha=0.3)
+        if ax_metric.lines:
+            ax_metric.legend(fontsize=8)
+        else:
+            ax_metric.text(0.5, 0.5, "no validation in this stage", ha="center", va="center")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=".curves.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

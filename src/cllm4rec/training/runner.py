@@ -1,0 +1,135 @@
+"""What the CLI calls: ``pretrain``, ``finetune`` and ``train`` over a run folder (command -> run_* -> loop)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cllm4rec.atomic import write_json_atomic
+from cllm4rec.data import Dataset
+from cllm4rec.errors import CLLM4RecError
+from cllm4rec.training.checkpoint import load_tables, read_state
+from cllm4rec.training.config import RunConfig
+from cllm4rec.training.run_folder import RunFolder
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Runtime options, kept apart from the model/training config."""
+
+    seed: int = 98765
+    device: str = "auto"
+    resume: bool = False
+    force: bool = False
+    progress: bool = True
+
+
+def open_run(
+    out: str | Path, data: str | Path | None, config: RunConfig | None, options: RunOptions
+) -> tuple[RunFolder, Dataset, RunConfig, int]:
+    """Create or reopen a run folder; return it with its dataset, config and seed."""
+    run = RunFolder(Path(out))
+    if options.resume or (config is None and run.exists):
+        if not run.exists:
+            raise CLLM4RecError(f"nothing to resume: {run.root} is not a run folder")
+        info = run.info()
+        dataset = Dataset.load(data or info["dataset"])
+        run.check_dataset(dataset)
+        return run, dataset, run.config(), int(info["seed"])
+    if data is None:
+        raise CLLM4RecError("--data is required to start a new run")
+    dataset = Dataset.load(data)
+    run.create(config or RunConfig(), dataset, seed=options.seed, device=options.device, force=options.force)
+    return run, dataset, run.config(), options.seed
+
+
+def _context(dataset: Dataset, config: RunConfig, seed: int, options: RunOptions):
+    from cllm4rec.training.engine import build_context
+
+    return build_context(dataset, config.model, seed=seed, device=options.device, progress=options.progress)
+
+
+def run_pretrain_stage(
+    out: str | Path, data: str | Path | None, config: RunConfig | None, options: RunOptions
+) -> dict[str, Any]:
+    """``cllm4rec pretrain``: start (or resume) a run folder and pretrain."""
+    from cllm4rec.training.pretrain import run_pretrain
+
+    run, dataset, config, seed = open_run(out, data, config, options)
+    ctx = _context(dataset, config, seed, options)
+    return run_pretrain(run, ctx, config.pretrain, resume=options.resume)
+
+
+def run_finetune_stage(
+    out: str | Path, overrides: RunConfig | None, options: RunOptions, data: str | Path | None = None
+) -> dict[str, Any]:
+    """``cllm4rec finetune``: finetune a pretrained run folder (finetune settings may be overridden)."""
+    from cllm4rec.training.finetune import run_finetune
+
+    run, dataset, config, seed = open_run(out, data, None, replace(options, resume=True))
+    if overrides is not None and overrides.finetune != config.finetune:
+        if read_state(run.last("finetune")) is not None and options.resume:
+            raise CLLM4RecError("cannot change the finetuning config while resuming; start finetuning afresh")
+        config = replace(config, finetune=overrides.finetune)
+        run.update_config(config)
+    ctx = _context(dataset, config, seed, options)
+    return run_finetune(run, ctx, config.finetune, resume=options.resume)
+
+
+def final_checkpoint(run: RunFolder) -> tuple[Path, str]:
+    """The checkpoint a finished run serves from, and its prompt style (``rec`` or pretrained ``lm``)."""
+    if read_state(run.best("finetune")) is not None:
+        return run.best("finetune"), "rec"
+    if read_state(run.best("pretrain")) is not None:
+        return run.best("pretrain"), "lm"
+    raise CLLM4RecError(f"{run.root} holds no trained checkpoint yet")
+
+
+def run_train(
+    out: str | Path, data: str | Path | None, config: RunConfig | None, options: RunOptions
+) -> dict[str, Any]:
+    """``cllm4rec train``: pretrain, finetune (unless disabled), then evaluate on test into ``metrics.json``."""
+    from cllm4rec.serving.scoring import evaluate_model
+    from cllm4rec.training.finetune import run_finetune
+    from cllm4rec.training.pretrain import run_pretrain
+
+    started = time.perf_counter()
+    run, dataset, config, seed = open_run(out, data, config, options)
+    ctx = _context(dataset, config, seed, options)
+    run_pretrain(run, ctx, config.pretrain, resume=options.resume)
+    if config.finetune.enabled:
+        run_finetune(run, ctx, config.finetune, resume=options.resume)
+    return evaluate_run(run, ctx, dataset, started, evaluate_model)
+
+
+def evaluate_run(
+    run: RunFolder, ctx: Any, dataset: Dataset, started: float, evaluate_model: Any
+) -> dict[str, Any]:
+    """Score the test split with the run's final checkpoint and write ``metrics.json``."""
+    path, style = final_checkpoint(run)
+    load_tables(ctx.model, path)
+    train_seconds = time.perf_counter() - started
+    t0 = time.perf_counter()
+    metrics, evaluator = evaluate_model(
+        ctx.model,
+        ctx.tok,
+        dataset,
+        "test",
+        max_length=ctx.model_config.max_length,
+        style=style,
+        device=ctx.device,
+        progress=ctx.progress,
+    )
+    score_seconds = time.perf_counter() - t0
+    result = {
+        "split": "test",
+        "checkpoint": str(path.relative_to(run.root)),
+        "prompt_style": style,
+        "metrics": metrics,
+        "train_seconds": round(train_seconds, 1),
+        "score_seconds_per_1k_users": round(1000 * score_seconds / max(1, len(evaluator.users)), 2),
+    }
+    write_json_atomic(run.root / "metrics.json", result)
+    return result

@@ -37,8 +37,6 @@ def build_prompts(
             rng = np.random.default_rng(0 if user is None else user)
             items = np.sort(rng.choice(items, size=max_length - 16, replace=False))
         if style == "lm":
-            if user is None:
-                raise ValueError("the 'lm' prompt style needs a user token")
             prompts.append(lm_prompt(tok, user, items, max_length))
         else:
             prompts.append(rec_prompt(tok, user, items, max_length))

@@ -1,0 +1,386 @@
+"""The CLLM4Rec model: a frozen causal LM plus four trainable ID embedding tables (METHOD §1-§4).
+
+Token ids follow :mod:`cllm4rec.tokenization.ids`: words ``< N``, then users, then items. The collaborative
+side (``"collab"``: U^l, V^l) and the content side (``"content"``: U^c, V^c) share the frozen backbone; only
+the tables train. Efficiency choices (each checked by a test):
+
+- one pass over prompt + main text; right-padded batches go through the backbone with *no* attention mask
+  and default position ids, so SDPA takes its causal fast path (a real token never sees the pads after it,
+  so this is exact); a batch with padding elsewhere gets an explicit mask and mask-derived position ids;
+- the final hidden states come from the backbone's base model (``inputs_embeds``), so the 49k-word LM head
+  only runs at the positions that predict main-text words (``word_lm_loss``);
+- bf16 autocast around the backbone (``autocast``, on by default where the device supports bf16); the item
+  heads, softmaxes and losses run in fp32 so item scores do not tie through bf16 rounding.
+
+The frozen backbone always stays in eval mode (no dropout), even under ``model.train()``: it is not trained,
+and dropout would make losses depend on batch composition and break exact padding invariance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cllm4rec.atomic import atomic_dir, write_json_atomic
+from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_load, freeze, max_positions
+from cllm4rec.errors import CLLM4RecError
+from cllm4rec.tokenization.batch import Batch
+from cllm4rec.tokenization.ids import IDTokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+SIDES = ("collab", "content")
+FORMAT = "cllm4rec-model"
+FORMAT_VERSION = 1
+TABLES_FILE = "id_embeddings.safetensors"
+META_FILE = "model.json"
+TABLE_NAMES = ("user_collab", "item_collab", "user_content", "item_content")
+
+
+@dataclass
+class LMLoss:
+    """A loss with its per-document breakdown (padding-invariance tests, logging)."""
+
+    loss: torch.Tensor  # () mean over target tokens (LM losses) or over documents (rec loss)
+    per_doc: torch.Tensor  # (B,) each document's loss (LM: mean over its targets; rec: see rec_loss)
+    n_targets: torch.Tensor  # (B,) targets per document
+
+
+def _check_side(side: str) -> None:
+    if side not in SIDES:
+        raise CLLM4RecError(f"side must be 'collab' or 'content' (got {side!r})")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast is available on ``device`` (CPU always; CUDA on Ampere and later)."""
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return False
+
+
+class CLLM4Rec(nn.Module):
+    """Frozen backbone + collaborative and content ID embeddings, with the LM, item and rec heads."""
+
+    def __init__(
+        self,
+        backbone: LoadedBackbone | PreTrainedModel,
+        n_users: int,
+        n_items: int,
+        *,
+        init_scale: float = 1.0,
+        seed: int | None = None,
+        ref: BackboneRef | None = None,
+    ) -> None:
+        super().__init__()
+        if n_users < 1 or n_items < 1:
+            raise CLLM4RecError(f"need at least one user and one item (got {n_users}, {n_items})")
+        if init_scale <= 0:
+            raise CLLM4RecError(f"init_scale must be > 0 (got {init_scale})")
+        self.backbone_tokenizer: PreTrainedTokenizerBase | None = None
+        if isinstance(backbone, LoadedBackbone):
+            ref = ref or backbone.ref
+            self.backbone_tokenizer = backbone.tokenizer
+            backbone = backbone.model
+        self.backbone = freeze(backbone)
+        self.ref = ref
+        word = self.backbone.get_input_embeddings().weight  # (N, d)
+        self.n_words, self.hidden_size = int(word.shape[0]), int(word.shape[1])
+        self.n_users, self.n_items = int(n_users), int(n_items)
+        self.vocab_size = self.n_words + self.n_users + self.n_items
+        self.init_scale = float(init_scale)
+        self.word_std = float(word.detach().float().std())
+        std = self.init_scale * self.word_std
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        for name in TABLE_NAMES:
+            rows = self.n_users if name.startswith("user") else self.n_items
+            weight = torch.empty(rows, self.hidden_size).normal_(0.0, std, generator=gen)
+            setattr(self, name, nn.Embedding.from_pretrained(weight.to(word.device), freeze=False))
+        self.autocast = True
+        self.max_positions = max_positions(self.backbone)
+
+    # ----- plumbing ----------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> CLLM4Rec:
+        """Switch the ID tables' mode; the frozen backbone always stays in eval mode (no dropout)."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.user_collab.weight.device
+
+    @property
+    def decoder(self) -> nn.Module:
+        """The backbone without its LM head: maps ``inputs_embeds`` to final (normalised) hidden states."""
+        return self.backbone.base_model
+
+    def tables(self, side: str) -> tuple[nn.Embedding, nn.Embedding]:
+        """The (users, items) embedding tables of one side."""
+        _check_side(side)
+        if side == "collab":
+            return self.user_collab, self.item_collab
+        return self.user_content, self.item_content
+
+    def trainable_parameters(self, side: str) -> list[nn.Parameter]:
+        """The parameters one alternating step trains: that side's user and item tables."""
+        users, items = self.tables(side)
+        return [users.weight, items.weight]
+
+    def id_tokenizer(self) -> IDTokenizer:
+        """The matching :class:`IDTokenizer` (needs a model built from a :class:`LoadedBackbone`)."""
+        if self.backbone_tokenizer is None:
+            raise CLLM4RecError("this model was built from a bare backbone model; it has no tokenizer")
+        return IDTokenizer(self.backbone_tokenizer, self.n_users, self.n_items, self.n_words)
+
+    def _autocast(self) -> torch.autocast:
+        enabled = self.autocast and bf16_supported(self.device)
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def _check_ids(self, input_ids: torch.Tensor) -> None:
+        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.vocab_size):
+            raise CLLM4RecError(f"token ids must lie in [0, {self.vocab_size}) for this model")
+
+    # ----- forward pieces ----------------------------------------------------------------------------
+    def embed(self, input_ids: torch.Tensor, side: str) -> torch.Tensor:
+        """Input embeddings: frozen word rows for word ids, ``side``'s tables for user/item ids. (B, T, d)"""
+        self._check_ids(input_ids)
+        users, items = self.tables(side)
+        n_w, n_u = self.n_words, self.n_users
+        is_word = (input_ids < n_w).unsqueeze(-1)  # (B, T, 1)
+        is_user = (input_ids < n_w + n_u).unsqueeze(-1)  # (B, T, 1), only read where not a word
+        words = self.backbone.get_input_embeddings()(input_ids.clamp(max=n_w - 1))  # (B, T, d)
+        user_rows = users((input_ids - n_w).clamp(0, self.n_users - 1))  # (B, T, d)
+        item_rows = items((input_ids - n_w - n_u).clamp(0, self.n_items - 1))  # (B, T, d)
+        return torch.where(is_word, words, torch.where(is_user, user_rows, item_rows))
+
+    def hidden_states(self, batch: Batch, side: str) -> torch.Tensor:
+        """Final-layer hidden states (after the final norm) over prompt + main text in one pass. (B, T, d)"""
+        input_ids, mask = batch.input_ids, batch.attention_mask
+        if self.max_positions is not None and input_ids.shape[1] > self.max_positions:
+            raise CLLM4RecError(
+                f"documents of {input_ids.shape[1]} tokens exceed the backbone's "
+                f"{self.max_positions} positions"
+            )
+        embeds = self.embed(input_ids, side)  # (B, T, d)
+        right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all())
+        if right_padded:
+            # Causal attention never looks ahead, so trailing pads cannot affect real tokens: no mask needed,
+            # and SDPA runs its is_causal fast path.
+            attn, position_ids = None, None
+        else:  # left (or arbitrary) padding: positions count real tokens only
+            attn, position_ids = mask, (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+        with self._autocast():
+            out = self.decoder(
+                inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False
+            )
+        return out.last_hidden_state  # (B, T, d), bf16 under autocast
+
+    def _targets(self, batch: Batch, side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hidden states at the positions that predict main-text tokens, the tokens, and the target mask."""
+        h = self.hidden_states(batch, side)  # (B, T, d)
+        tmask = batch.loss_mask[:, 1:]  # (B, T-1): position t predicts token t+1
+        h_prev = h[:, :-1][tmask]  # (N, d)
+        targets = batch.input_ids[:, 1:][tmask]  # (N,)
+        return h_prev, targets, tmask
+
+    @staticmethod
+    def _lm_loss(nll: torch.Tensor, tmask: torch.Tensor) -> LMLoss:
+        """Mean over all target tokens, plus each document's mean; documents without targets give 0."""
+        n_targets = tmask.sum(1)  # (B,)
+        doc = torch.arange(tmask.shape[0], device=tmask.device).unsqueeze(1).expand_as(tmask)[tmask]  # (N,)
+        sums = torch.zeros(tmask.shape[0], device=nll.device, dtype=nll.dtype).index_add(0, doc, nll)
+        loss = nll.sum() / n_targets.sum().clamp(min=1)
+        return LMLoss(loss, sums / n_targets.clamp(min=1), n_targets)
+
+    def item_lm_loss(self, batch: Batch, side: str = "collab") -> LMLoss:
+        """Next-item loss over the J items at main-text positions: logits = h_{t-1} . V_side^T."""
+        h_prev, targets, tmask = self._targets(batch, side)
+        items = targets - (self.n_words + self.n_users)  # (N,)
+        if items.numel() and bool(((items < 0) | (items >= self.n_items)).any()):
+            raise CLLM4RecError("item_lm_loss: every main-text token must be an item token")
+        logits = h_prev.float() @ self.tables(side)[1].weight.T  # (N, J)
+        return self._lm_loss(F.cross_entropy(logits, items, reduction="none"), tmask)
+
+    def word_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The backbone's own LM head (with its soft-capping / logit scale if any) on hidden states ``h``."""
+        with self._autocast():
+            logits = self.backbone.get_output_embeddings()(h)  # (..., N)
+        logits = logits.float()
+        cfg = self.backbone.config
+        if getattr(cfg, "logit_scale", None):
+            logits = logits * cfg.logit_scale
+        cap = getattr(cfg, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def word_lm_loss(self, batch: Batch, side: str = "content") -> LMLoss:
+        """Next-word loss from the backbone's LM head, computed only where a main-text word is predicted."""
+        h_prev, targets, tmask = self._targets(batch, side)
+        if targets.numel() and bool((targets >= self.n_words).any()):
+            raise CLLM4RecError("word_lm_loss: main-text tokens must be words, not user/item tokens")
+        logits = self.word_logits(h_prev)  # (N, vocab of the LM head)
+        return self._lm_loss(F.cross_entropy(logits, targets, reduction="none"), tmask)
+
+    def rec_scores(self, batch: Batch, side: str = "collab") -> torch.Tensor:
+        """Scores of all J items from each document's last real token: h . V_side^T (tied head). (B, J)"""
+        h = self.hidden_states(batch, side)  # (B, T, d)
+        mask = batch.attention_mask
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last = (positions * mask).argmax(-1)  # (B,) index of the last real token (any padding side)
+        h_last = h[torch.arange(h.shape[0], device=h.device), last]  # (B, d)
+        return h_last.float() @ self.tables(side)[1].weight.T  # (B, J)
+
+    def forward(self, batch: Batch, side: str = "collab") -> torch.Tensor:
+        """Same as :meth:`rec_scores`: the model contract used by evaluation and serving."""
+        return self.rec_scores(batch, side)
+
+    def rec_loss(
+        self, batch: Batch, targets: torch.Tensor, side: str = "collab", *, reduction: str = "sum"
+    ) -> LMLoss:
+        """Multinomial likelihood of held-out items (METHOD §4).
+
+        ``targets``: (B, J) multi-hot (or non-negative weights). Per document the loss is
+        ``-sum_j targets_j * log_softmax(scores)_j``: a *sum* over its held-out items (``reduction="sum"``,
+        the paper's and Multi-VAE's form) or that sum divided by the number of targets (``"mean"``).
+        ``loss`` is the mean of the per-document values over the documents.
+        """
+        if reduction not in ("sum", "mean"):
+            raise CLLM4RecError(f"reduction must be 'sum' or 'mean' (got {reduction!r})")
+        scores = self.rec_scores(batch, side)  # (B, J)
+        if tuple(targets.shape) != tuple(scores.shape):
+            raise CLLM4RecError(f"targets must have shape {tuple(scores.shape)} (got {tuple(targets.shape)})")
+        weights = targets.to(device=scores.device, dtype=scores.dtype)  # (B, J)
+        n_targets = weights.sum(1)  # (B,)
+        per_doc = -(weights * F.log_softmax(scores, dim=-1)).sum(1)  # (B,)
+        if reduction == "mean":
+            per_doc = per_doc / n_targets.clamp(min=1)
+        return LMLoss(per_doc.mean(), per_doc, n_targets)
+
+    def mutual_reg(self, input_ids: torch.Tensor | Batch, trained: str) -> torch.Tensor:
+        """Mutual regularisation (METHOD §3), unweighted: the trainer multiplies it by lambda_c.
+
+        For each document, every *distinct* user/item token in it contributes
+        ``0.5 * ||z_trained - stopgrad(z_other)||^2`` (collab vs content row of that user/item); the sum per
+        document is averaged over the documents of the batch, so lambda_c does not depend on the batch size.
+        Only the ``trained`` side's tables receive gradients.
+        """
+        if isinstance(input_ids, Batch):
+            input_ids = input_ids.input_ids
+        _check_side(trained)
+        self._check_ids(input_ids)
+        other = "content" if trained == "collab" else "collab"
+        ids = input_ids.sort(dim=1).values  # (B, T): duplicates become neighbours
+        first = torch.ones_like(ids, dtype=torch.bool)
+        first[:, 1:] = ids[:, 1:] != ids[:, :-1]
+        n_w, n_u = self.n_words, self.n_users
+        users = ids[first & (ids >= n_w) & (ids < n_w + n_u)] - n_w  # (Nu,)
+        items = ids[first & (ids >= n_w + n_u)] - n_w - n_u  # (Ni,)
+        (ut, vt), (uo, vo) = self.tables(trained), self.tables(other)
+        reg = (ut(users) - uo(users).detach()).pow(2).sum() + (vt(items) - vo(items).detach()).pow(2).sum()
+        return 0.5 * reg / max(1, ids.shape[0])
+
+    # ----- persistence -------------------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "backbone": self.ref.to_dict() if self.ref is not None else None,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_words": self.n_words,
+            "hidden_size": self.hidden_size,
+            "init_scale": self.init_scale,
+            "tables": list(TABLE_NAMES),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``id_embeddings.safetensors`` (the four tables) and ``model.json`` into folder ``path``.
+
+        A new folder appears atomically; in an existing folder (a checkpoint with other files) each file is
+        replaced atomically, tables first and ``model.json`` last. No pickle anywhere.
+        """
+        import safetensors.torch
+
+        path = Path(path)
+        tensors = {name: getattr(self, name).weight.detach().to("cpu").contiguous() for name in TABLE_NAMES}
+
+        def write(folder: Path) -> None:
+            fd, tmp = tempfile.mkstemp(prefix=f".{TABLES_FILE}.", dir=folder)
+            os.close(fd)
+            try:
+                safetensors.torch.save_file(tensors, tmp, metadata={"format": "pt"})
+                os.replace(tmp, folder / TABLES_FILE)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            write_json_atomic(folder / META_FILE, self._meta())
+
+        if path.exists():
+            if not path.is_dir():
+                raise CLLM4RecError(f"{path} exists and is not a folder")
+            write(path)
+        else:
+            with atomic_dir(path) as tmp_dir:
+                write(tmp_dir)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        device: str | torch.device = "cpu",
+        cache_dir: str | os.PathLike[str] | None = None,
+        backbone: LoadedBackbone | None = None,
+    ) -> CLLM4Rec:
+        """Rebuild a saved model exactly: the backbone from its reference (or ``backbone`` if given and
+        matching), then the four tables."""
+        import safetensors.torch
+
+        path = Path(path)
+        try:
+            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CLLM4RecError(f"{path} is not a saved CLLM4Rec model: {exc}") from exc
+        if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
+            raise CLLM4RecError(
+                f"{path / META_FILE}: unsupported format {meta.get('format')!r} "
+                f"version {meta.get('version')!r}"
+            )
+        saved_ref = BackboneRef.from_dict(meta["backbone"]) if meta.get("backbone") else None
+        if backbone is None:
+            if saved_ref is None:
+                raise CLLM4RecError(f"{path} was saved without a backbone reference; pass backbone=")
+            backbone = backbone_ref_load(saved_ref, cache_dir=cache_dir)
+        elif saved_ref is not None and backbone.ref != saved_ref:
+            raise CLLM4RecError(f"{path} was trained on backbone {saved_ref}, not {backbone.ref}")
+        model = cls(
+            backbone, int(meta["n_users"]), int(meta["n_items"]), init_scale=float(meta["init_scale"])
+        )
+        if (model.n_words, model.hidden_size) != (meta["n_words"], meta["hidden_size"]):
+            raise CLLM4RecError(
+                f"{path}: saved for {meta['n_words']} words x {meta['hidden_size']} hidden, the backbone has "
+                f"{model.n_words} x {model.hidden_size}"
+            )
+        try:
+            tensors = safetensors.torch.load_file(str(path / TABLES_FILE))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CLLM4RecError(f"cannot read {path / TABLES_FILE}: {exc}") from exc
+        with torch.no_grad():
+            for name in TABLE_NAMES:
+                table = getattr(model, name).weight
+                if name not in tensors or tuple(tensors[name].shape) != tuple(table.shape):
+                    raise CLLM4RecError(f"{path / TABLES_FILE}: table {name} missing or of the wrong shape")
+                table.copy_(tensors[name])
+        return model.to(device)

@@ -66,7 +66,9 @@ def read_movielens(path: str | Path) -> RawDataset:
                 raise CLLM4RecError(f"{item_file}:{lineno}: expected {5 + len(GENRES)} '|'-separated fields")
             item_id, raw_title, date = parts[0].strip(), parts[1], parts[2]
             raw_titles[item_id] = raw_title
-            item_text[item_id] = _item_fields(raw_title, date, parts[5 : 5 + len(GENRES)])
+            fields = _item_fields(raw_title, date, parts[5 : 5 + len(GENRES)])
+            if fields:
+                item_text[item_id] = fields
 
     wiki_file = folder / "movie_wiki.csv"
     if wiki_file.is_file() and raw_titles:
@@ -75,7 +77,7 @@ def read_movielens(path: str | Path) -> RawDataset:
         for item_id, raw_title in raw_titles.items():
             summary = summaries.get(raw_title)
             if summary:
-                item_text[item_id]["description"] = summary
+                item_text.setdefault(item_id, {})["description"] = summary
 
     user_text: dict[str, dict[str, str]] = {}
     user_file = folder / "u.user"

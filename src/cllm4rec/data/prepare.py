@@ -29,10 +29,10 @@ def prepare_dataset(
     The result is in memory; ``Dataset.save(out)`` writes the folder.
     """
     options = options or PrepareOptions()
+    reader_options = reader_options or ReaderOptions()
     raw = read_raw(fmt, input, meta, reader_options)
     dataset = build_dataset(raw, options)
-    if reader_options is not None:
-        dataset.meta["reader_options"] = reader_options.to_dict()
+    dataset.meta["reader_options"] = reader_options.to_dict()
     return dataset
 
 

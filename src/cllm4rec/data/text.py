@@ -22,6 +22,14 @@ def strip_tags(text: str) -> str:
     return _TAG.sub(" ", text)
 
 
+PLACEHOLDERS = frozenset({"unknown", "unkonwn", "nan", "null", "n/a"})  # "unkonwn": sic, in RecBole's ml-100k
+
+
+def is_placeholder(value: str) -> bool:
+    """Values that mean "missing" in public dumps; they would only mislead a language model."""
+    return value.strip().lower() in PLACEHOLDERS
+
+
 def normalize_fields(fields: dict[str, str]) -> dict[str, str]:
     """Normalise every value of a text-field table and drop the fields that end up empty."""
     out = {}

@@ -16,7 +16,7 @@ import numpy as np
 
 from cllm4rec.data.options import ReaderOptions
 from cllm4rec.data.raw import RawDataset, parse_number, read_lines, sha256_file
-from cllm4rec.data.text import readable_title, user_profile
+from cllm4rec.data.text import is_placeholder, readable_title, user_profile
 from cllm4rec.errors import CLLM4RecError
 
 ITEM_FIELD_NAMES = {
@@ -183,10 +183,11 @@ def _item_text(atomic: AtomicFile, id_col: str, specs: tuple[str, ...] | None) -
         fields: dict[str, str] = {}
         for idx, field_name in columns:
             value = parts[idx].strip()
-            if not value or fields.get(field_name):
+            if not value or is_placeholder(value) or fields.get(field_name):
                 continue
             if field_name == "genres" and atomic.types[idx] == "token_seq":
-                value = ", ".join(value.split())  # RecBole separates sequence tokens by spaces
+                # RecBole separates sequence tokens by spaces
+                value = ", ".join(g for g in value.split() if not is_placeholder(g))
             elif field_name == "title":
                 value = readable_title(value)
             fields[field_name] = value
@@ -214,7 +215,7 @@ def _user_text(atomic: AtomicFile, id_col: str, specs: tuple[str, ...] | None) -
             if profile:
                 fields["profile"] = profile
         for idx, field_name in other_cols:
-            if parts[idx].strip():
+            if parts[idx].strip() and not is_placeholder(parts[idx]):
                 fields[field_name] = parts[idx].strip()
         if fields:
             out[parts[id_idx].strip()] = fields

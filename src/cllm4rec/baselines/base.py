@@ -1,0 +1,124 @@
+"""The contract every baseline follows, its typed parameters, and the result record of a run.
+
+A baseline is a small object with ``fit`` and ``score`` (LensKit/RecBole style), so CLLM4Rec and the
+baselines go through the same split, the same exclusion of known items and the same metric code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+from cllm4rec.errors import CLLM4RecError
+
+if TYPE_CHECKING:
+    from cllm4rec.data.dataset import Dataset
+
+__all__ = ["BaselineResult", "ParamsBase", "Recommender", "check_history", "coerce_params", "fit_matrix"]
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """Fit on what is known when evaluating a split; score all items for a batch of users."""
+
+    name: str
+
+    def fit(self, dataset: Dataset, *, split: str = "valid", progress: bool = False) -> Recommender:
+        """Fit with what is known when ranking ``split``: train for "valid", train + valid for "test"."""
+        ...
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """(B, J) scores for ``users`` given their known items (``history``, B rows); higher is better."""
+        ...
+
+
+@dataclass
+class BaselineResult:
+    """One baseline run: chosen hyperparameters, validation and test metrics, and timings.
+
+    ``fit_seconds`` is the fit that produced the test numbers (the refit for models refit on train+valid);
+    ``tune_seconds`` covers the whole validation search; ``score_seconds_per_1k_users`` is the time spent in
+    ``score`` (not in metric code) while ranking the test users, per 1,000 users.
+    """
+
+    name: str
+    params: dict[str, Any]
+    valid: dict[str, float]
+    test: dict[str, float]
+    fit_seconds: float
+    score_seconds_per_1k_users: float
+    tune_seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+    tuning: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (plain floats, ints, strings)."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def fit_matrix(dataset: Dataset, split: str) -> sp.csr_matrix:
+    """The interactions a model may learn from when it will be evaluated on ``split``."""
+    name = {"val": "valid", "validation": "valid"}.get(split, split)
+    if name not in ("valid", "test"):
+        raise CLLM4RecError(f"baselines are fitted for split 'valid' or 'test', got {split!r}")
+    return dataset.known(name)
+
+
+def check_history(users: np.ndarray, history: sp.csr_matrix, n_items: int | None) -> sp.csr_matrix:
+    """Validate a score() call: the model is fitted and ``history`` has one row per user and J columns."""
+    if n_items is None:
+        raise CLLM4RecError("the model is not fitted yet: call fit() first")
+    history = sp.csr_matrix(history)
+    if history.shape != (len(users), n_items):
+        raise CLLM4RecError(f"history has shape {history.shape}, expected ({len(users)}, {n_items})")
+    return history
+
+
+def coerce_params(params_cls: type, raw: dict[str, Any], model: str) -> dict[str, Any]:
+    """Check names against the parameter dataclass and convert strings (from the CLI) to the field's type."""
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise CLLM4RecError(
+            f"unknown parameter(s) for {model}: {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = type(fields[key].default)
+        if isinstance(value, str) and kind is not str:
+            try:
+                if kind is bool:
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(value)
+                    value = value.lower() in ("true", "1", "yes")
+                elif kind is int:
+                    value = int(float(value)) if float(value).is_integer() else int(value)
+                else:
+                    value = kind(value)
+            except ValueError as exc:
+                raise CLLM4RecError(
+                    f"{model} parameter {key}={value!r} is not a valid {kind.__name__}"
+                ) from exc
+        out[key] = value
+    return out
+
+
+class ParamsBase:
+    """Mixin for frozen parameter dataclasses: a plain dict view for reports."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]

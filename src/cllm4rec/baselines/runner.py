@@ -1,0 +1,127 @@
+"""Run a baseline under the CLLM4Rec protocol: tune on validation, then report validation and test.
+
+For each point of the model's grid (minus any parameter fixed by the caller) the model is fit for
+"valid" (train only) and ranked on validation; the best point by the selection score (Recall@20 +
+Recall@40 + NDCG@100, the rule CLLM4Rec uses) wins. Models with ``refit_for_test`` are then refit for
+"test" (train + valid) with the chosen parameters; the others (Multi-VAE) are reused as fitted. Test items
+are ranked from each user's train + valid history in both cases.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cllm4rec.baselines.base import BaselineResult, Recommender, coerce_params
+from cllm4rec.errors import CLLM4RecError
+from cllm4rec.evaluation.metrics import evaluate_scorer, selection_score
+
+if TYPE_CHECKING:
+    from cllm4rec.data.dataset import Dataset
+
+__all__ = ["BASELINES", "baseline_class", "get_baseline", "run_baseline"]
+
+# name -> "module:Class"; imported on demand so that torch loads only for Multi-VAE
+BASELINES: dict[str, str] = {
+    "pop": "cllm4rec.baselines.pop:Popularity",
+    "itemknn": "cllm4rec.baselines.itemknn:ItemKNN",
+    "ease": "cllm4rec.baselines.ease:EASE",
+    "multivae": "cllm4rec.baselines.multivae:MultiVAE",
+}
+
+
+def baseline_class(name: str) -> type:
+    """The class registered under ``name``; an unknown name is an error listing the choices."""
+    key = name.lower()
+    if key not in BASELINES:
+        raise CLLM4RecError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
+    module, cls = BASELINES[key].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_baseline(name: str, **params: Any) -> Recommender:
+    """An unfitted baseline with ``params`` (strings are converted to each field's type)."""
+    cls = baseline_class(name)
+    return cls(cls.Params(**coerce_params(cls.Params, params, cls.name)))
+
+
+def _evaluate(model: Recommender, dataset: Dataset, split: str) -> tuple[dict[str, float], float, int]:
+    """Metrics on ``split``, seconds spent inside ``score``, and the number of users scored."""
+    known = dataset.known(split)
+    spent = 0.0
+
+    def score(users: np.ndarray) -> np.ndarray:
+        nonlocal spent
+        start = time.perf_counter()
+        out = model.score(users, known[users])
+        spent += time.perf_counter() - start
+        return out
+
+    metrics, evaluator = evaluate_scorer(score, dataset, split)
+    return metrics, spent, len(evaluator.users)
+
+
+def run_baseline(
+    name: str,
+    dataset: Dataset,
+    *,
+    seed: int = 98765,
+    progress: bool = True,
+    params: dict[str, Any] | None = None,
+) -> BaselineResult:
+    """Tune ``name`` on validation over its grid, then evaluate the chosen model on test.
+
+    ``params`` fixes hyperparameters (a fixed one is not tuned); ``seed`` goes to models that have one.
+    """
+    cls = baseline_class(name)
+    fixed = coerce_params(cls.Params, dict(params or {}), cls.name)
+    if "seed" in cls.Params.__dataclass_fields__:
+        fixed.setdefault("seed", seed)
+    free = {key: values for key, values in cls.grid.items() if key not in fixed}
+    candidates = [
+        dict(fixed, **dict(zip(free, combo, strict=True))) for combo in itertools.product(*free.values())
+    ]
+
+    tune_start = time.perf_counter()
+    tuning: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Any], Any, float, dict[str, float]] | None = None
+    steps = candidates
+    if progress and len(candidates) > 1:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(candidates, desc=f"tune {cls.name}", unit="config", leave=False)
+    for cand in steps:
+        model = cls(cls.Params(**cand))
+        start = time.perf_counter()
+        model.fit(dataset, split="valid", progress=progress)
+        fit_seconds = time.perf_counter() - start
+        valid, _, _ = _evaluate(model, dataset, "valid")
+        score = selection_score(valid)
+        tuning.append({"params": model.params.to_dict(), "valid": valid, "fit_seconds": fit_seconds})
+        if best is None or score > best[0]:
+            best = (score, cand, model, fit_seconds, valid)
+    tune_seconds = time.perf_counter() - tune_start
+    assert best is not None
+    _, chosen, model, fit_seconds, valid = best
+
+    if cls.refit_for_test:
+        model = cls(cls.Params(**chosen))
+        start = time.perf_counter()
+        model.fit(dataset, split="test", progress=progress)
+        fit_seconds = time.perf_counter() - start
+    test, score_seconds, n_users = _evaluate(model, dataset, "test")
+    return BaselineResult(
+        name=cls.name,
+        params=model.params.to_dict(),
+        valid=valid,
+        test=test,
+        fit_seconds=fit_seconds,
+        score_seconds_per_1k_users=1000.0 * score_seconds / max(n_users, 1),
+        tune_seconds=tune_seconds,
+        info=dict(getattr(model, "info", {})),
+        tuning=tuning if len(tuning) > 1 else [],
+    )

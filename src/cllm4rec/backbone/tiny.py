@@ -1,10 +1,12 @@
 """Tiny random backbones built in-process: no download, deterministic, for tests and CLI smoke runs.
 
 ``tiny-gpt2`` (GPT-2 style, tied LM head, hidden 32) and ``tiny-llama`` (Llama style, rotary positions,
-grouped-query attention, untied LM head, hidden 64) share a small byte-level BPE tokenizer trained on a fixed
-built-in English corpus. ``gpt2-small-random`` has the GPT-2-small shape (768 hidden, 12 layers, 12 heads,
-vocabulary 50,257) with random weights and the same tiny tokenizer; it exists for throughput benchmarks and
-shape checks only (its word rows beyond the tiny tokenizer are never produced by ``encode``).
+grouped-query attention, untied LM head, hidden 64), both 2 layers x 4 heads with a 384-token vocabulary,
+share a small byte-level BPE tokenizer trained on a fixed built-in English corpus. Weights come from a fixed
+seed (0), so every build is identical. ``gpt2-small-random`` has the GPT-2-small shape (768 hidden,
+12 layers, 12 heads, vocabulary 50,257) with random weights (GPT-2's own init) and the same tiny tokenizer;
+it exists for throughput benchmarks and shape checks only (``encode`` never produces its word rows beyond
+the tiny tokenizer's 384).
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ if TYPE_CHECKING:
 
 TINY_VOCAB = 384
 TINY_SEED = 0
+# Transformer weights drawn with std 0.1; word vectors (and an untied LM head) then scaled x4 to std ~0.4, so
+# word-vector norms (~2.5) resemble a real LM's (SmolLM2: std 0.136 x sqrt(576) ~ 3.3). With GPT-2's 0.02
+# everywhere, logits are tiny and no ID embedding can sharpen a prediction; with 0.4 everywhere, attention
+# and MLPs saturate and an ID token's embedding barely reaches the output.
+_TINY_INIT_RANGE = 0.1
+_TINY_WORD_SCALE = 4.0
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 
@@ -82,6 +90,7 @@ def tiny_config(alias: str) -> PretrainedConfig:
             n_embd=32,
             n_layer=2,
             n_head=4,
+            initializer_range=_TINY_INIT_RANGE,
             bos_token_id=eos,
             eos_token_id=eos,
             pad_token_id=pad,
@@ -96,6 +105,7 @@ def tiny_config(alias: str) -> PretrainedConfig:
             num_key_value_heads=2,
             max_position_embeddings=512,
             tie_word_embeddings=False,
+            initializer_range=_TINY_INIT_RANGE,
             bos_token_id=eos,
             eos_token_id=eos,
             pad_token_id=pad,
@@ -103,6 +113,21 @@ def tiny_config(alias: str) -> PretrainedConfig:
     if alias == "gpt2-small-random":
         return GPT2Config(bos_token_id=eos, eos_token_id=eos, pad_token_id=pad)  # 768 x 12 x 12, vocab 50257
     raise KeyError(alias)
+
+
+def build_tiny(alias: str, seed: int) -> PreTrainedModel:
+    """Build one tiny alias with random weights drawn from ``seed`` (the recipe described above)."""
+    import torch
+
+    model = build_from_config(tiny_config(alias), seed)
+    if alias != "gpt2-small-random":
+        with torch.no_grad():
+            word = model.get_input_embeddings().weight
+            word.mul_(_TINY_WORD_SCALE)
+            head = model.get_output_embeddings()
+            if head is not None and head.weight is not word:
+                head.weight.mul_(_TINY_WORD_SCALE)
+    return model
 
 
 def build_from_config(config: PretrainedConfig, seed: int) -> PreTrainedModel:

@@ -88,8 +88,10 @@ class CLLM4Rec(nn.Module):
         if init_scale <= 0:
             raise CLLM4RecError(f"init_scale must be > 0 (got {init_scale})")
         self.backbone_tokenizer: PreTrainedTokenizerBase | None = None
+        self.loaded_backbone: LoadedBackbone | None = None  # model, tokenizer, ref, source (if given)
         if isinstance(backbone, LoadedBackbone):
             ref = ref or backbone.ref
+            self.loaded_backbone = backbone
             self.backbone_tokenizer = backbone.tokenizer
             backbone = backbone.model
         self.backbone = freeze(backbone)

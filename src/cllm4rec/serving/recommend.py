@@ -49,7 +49,7 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, *, device: str = "cpu", data: str | Path | None = None) -> LoadedRun:
     """Load the final checkpoint of a run folder (finetuned if present, else pretrained)."""
-    from cllm4rec.model import CLLM4Rec, build_id_tokenizer
+    from cllm4rec.model import CLLM4Rec
     from cllm4rec.training.engine import resolve_device
     from cllm4rec.training.run_folder import RunFolder
     from cllm4rec.training.runner import final_checkpoint
@@ -64,15 +64,7 @@ def load_run(run_dir: str | Path, *, device: str = "cpu", data: str | Path | Non
     model = CLLM4Rec.load(path / "model", device=device)
     model.autocast = config.model.bf16
     model.eval()
-    from cllm4rec.backbone import backbone_ref_load  # noqa: F401  (model.load rebuilt the backbone)
-
-    tok = build_id_tokenizer_from_model(model, dataset, build_id_tokenizer)
-    return LoadedRun(model, tok, dataset, style, config.model.max_length, device, path)
-
-
-def build_id_tokenizer_from_model(model, dataset: Dataset, build_id_tokenizer):  # noqa: ANN001
-    """The ID tokenizer matching a loaded model's backbone."""
-    return build_id_tokenizer(model.loaded_backbone, dataset.n_users, dataset.n_items)
+    return LoadedRun(model, model.id_tokenizer(), dataset, style, config.model.max_length, device, path)
 
 
 def _check_k(k: int, n_items: int) -> None:
@@ -110,8 +102,9 @@ def recommend(
     k: int = 10,
 ) -> list[Recommendation]:
     """Top-k items for a known ``user`` (external ID) or a raw ``history`` of external item IDs."""
-    return recommend_many(loaded, users=None if user is None else [user], histories=None if history is None
-                          else [history], k=k)[0]
+    return recommend_many(
+        loaded, users=None if user is None else [user], histories=None if history is None else [history], k=k
+    )[0]
 
 
 def recommend_many(
@@ -136,17 +129,22 @@ def recommend_many(
         hist = [resolve_items(ds, h) for h in histories]
         tokens = [None] * len(hist)
     prompts = build_prompts(loaded.tok, tokens, hist, loaded.max_length, loaded.style)
-    scores = score_prompts(loaded.model, loaded.tok, prompts, batch_size=batch_size, device=loaded.device,
-                           progress=progress)
+    scores = score_prompts(
+        loaded.model, loaded.tok, prompts, batch_size=batch_size, device=loaded.device, progress=progress
+    )
     results = []
     for row, seen in zip(scores, hist, strict=True):
         row = row.clone()
         row[torch.as_tensor(seen, dtype=torch.long)] = -torch.inf
         if k > ds.n_items - len(seen):
-            raise CLLM4RecError(f"k={k} is more than the {ds.n_items - len(seen)} items this user has not seen")
+            raise CLLM4RecError(
+                f"k={k} is more than the {ds.n_items - len(seen)} items this user has not seen"
+            )
         top = torch.topk(row, k)
-        results.append([
-            Recommendation(r + 1, ds.item_ids[j], float(s), ds.item_title(j))
-            for r, (s, j) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True))
-        ])
+        results.append(
+            [
+                Recommendation(r + 1, ds.item_ids[j], float(s), ds.item_title(j))
+                for r, (s, j) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True))
+            ]
+        )
     return results

@@ -11,7 +11,7 @@ import torch
 
 from cllm4rec.backbone import LoadedBackbone
 from cllm4rec.errors import CLLM4RecError
-from cllm4rec.model import CLLM4Rec, LMLoss
+from cllm4rec.model import CLLM4Rec, LMLoss, bf16_supported
 from cllm4rec.tokenization import Batch, IDTokenizer, build_id_tokenizer, collate
 
 N_USERS, N_ITEMS = 6, 30
@@ -260,7 +260,7 @@ def _overfit(
         loss.backward()
         opt.step()
         first = float(loss.detach()) if step == 0 else first
-    return first, float(loss_fn().loss)
+    return first, float(loss_fn().loss.detach())
 
 
 def test_overfitting_one_batch(model: CLLM4Rec, tok: IDTokenizer) -> None:
@@ -289,7 +289,11 @@ def test_word_loss_decreases_on_ordinary_text(model: CLLM4Rec, tok: IDTokenizer)
 def test_autocast_bf16_is_close_to_fp32(model: CLLM4Rec, tok: IDTokenizer) -> None:
     batch = collate(interaction_docs(tok), tok.pad_id)
     ref = model.item_lm_loss(batch).loss
+    assert not model.autocast_active
     model.autocast = True
+    assert model.autocast_active == bf16_supported("cpu")
+    model.force_autocast = True  # emulated bf16 where the CPU has no native support: slow but correct
+    assert model.autocast_active
     out = model.item_lm_loss(batch)
     out.loss.backward()
     assert out.loss.dtype == torch.float32 and model.rec_scores(batch).dtype == torch.float32
@@ -378,3 +382,12 @@ def test_load_refuses_bad_folders(model: CLLM4Rec, tmp_path: Path, tiny_backbone
 
     with pytest.raises(CLLM4RecError, match="trained on backbone"):
         CLLM4Rec.load(tmp_path / "m", backbone=load_backbone(other))
+
+
+def test_gpt2_gelu_is_fused_and_equivalent(tiny_backbone: LoadedBackbone) -> None:
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    acts = [m for m in tiny_backbone.model.modules() if isinstance(m, (GELUTanh, NewGELUActivation))]
+    assert all(type(m) is GELUTanh for m in acts)
+    x = torch.linspace(-8, 8, 10001)
+    torch.testing.assert_close(GELUTanh()(x), NewGELUActivation()(x), rtol=0, atol=1e-6)

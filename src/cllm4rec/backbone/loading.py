@@ -157,7 +157,25 @@ def freeze(model: PreTrainedModel) -> PreTrainedModel:
     """Freeze every backbone parameter (word embeddings, transformer, LM head) and switch to eval mode."""
     model.requires_grad_(False)
     model.eval()
+    fuse_activations(model)
     return model
+
+
+def fuse_activations(model: PreTrainedModel) -> int:
+    """Swap GPT-2's Python tanh-GELU (``gelu_new``: seven elementwise kernels) for the fused native kernel.
+
+    Same formula, equal up to float rounding (~1e-7); it removed about a quarter of a CPU training step of a
+    GPT-2-small shape. Returns the number of modules swapped.
+    """
+    from transformers.activations import FastGELUActivation, GELUTanh, NewGELUActivation
+
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) in (NewGELUActivation, FastGELUActivation):
+                setattr(parent, name, GELUTanh())
+                swapped += 1
+    return swapped
 
 
 def _from_pretrained(folder: str, **kwargs: Any) -> PreTrainedModel:
@@ -301,6 +319,7 @@ __all__ = [
     "backbone_ref_load",
     "check_causal_lm",
     "freeze",
+    "fuse_activations",
     "load_backbone",
     "max_positions",
 ]

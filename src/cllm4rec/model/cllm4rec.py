@@ -162,7 +162,7 @@ class CLLM4Rec(nn.Module):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _check_ids(self, input_ids: torch.Tensor) -> None:
-        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.vocab_size):
+        if input_ids.numel() and bool(((input_ids < 0) | (input_ids >= self.vocab_size)).any()):
             raise CLLM4RecError(f"token ids must lie in [0, {self.vocab_size}) for this model")
 
     # ----- forward pieces ----------------------------------------------------------------------------
@@ -183,8 +183,7 @@ class CLLM4Rec(nn.Module):
         input_ids, mask = batch.input_ids, batch.attention_mask
         if self.max_positions is not None and input_ids.shape[1] > self.max_positions:
             raise CLLM4RecError(
-                f"documents of {input_ids.shape[1]} tokens exceed the backbone's "
-                f"{self.max_positions} positions"
+                f"documents of {input_ids.shape[1]} tokens exceed the backbone's {self.max_positions} positions"
             )
         embeds = self.embed(input_ids, side)  # (B, T, d)
         right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all())
@@ -195,9 +194,7 @@ class CLLM4Rec(nn.Module):
         else:  # left (or arbitrary) padding: positions count real tokens only
             attn, position_ids = mask, (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
         with self._autocast():
-            out = self.decoder(
-                inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False
-            )
+            out = self.decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)
         return out.last_hidden_state  # (B, T, d), bf16 under autocast
 
     def _targets(self, batch: Batch, side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -260,9 +257,7 @@ class CLLM4Rec(nn.Module):
         """Same as :meth:`rec_scores`: the model contract used by evaluation and serving."""
         return self.rec_scores(batch, side)
 
-    def rec_loss(
-        self, batch: Batch, targets: torch.Tensor, side: str = "collab", *, reduction: str = "sum"
-    ) -> LMLoss:
+    def rec_loss(self, batch: Batch, targets: torch.Tensor, side: str = "collab", *, reduction: str = "sum") -> LMLoss:
         """Multinomial likelihood of held-out items (METHOD §4).
 
         ``targets``: (B, J) multi-hot (or non-negative weights). Per document the loss is
@@ -369,8 +364,7 @@ class CLLM4Rec(nn.Module):
             raise CLLM4RecError(f"{path} is not a saved CLLM4Rec model: {exc}") from exc
         if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
             raise CLLM4RecError(
-                f"{path / META_FILE}: unsupported format {meta.get('format')!r} "
-                f"version {meta.get('version')!r}"
+                f"{path / META_FILE}: unsupported format {meta.get('format')!r} version {meta.get('version')!r}"
             )
         saved_ref = BackboneRef.from_dict(meta["backbone"]) if meta.get("backbone") else None
         if backbone is None:
@@ -379,9 +373,7 @@ class CLLM4Rec(nn.Module):
             backbone = backbone_ref_load(saved_ref, cache_dir=cache_dir)
         elif saved_ref is not None and backbone.ref != saved_ref:
             raise CLLM4RecError(f"{path} was trained on backbone {saved_ref}, not {backbone.ref}")
-        model = cls(
-            backbone, int(meta["n_users"]), int(meta["n_items"]), init_scale=float(meta["init_scale"])
-        )
+        model = cls(backbone, int(meta["n_users"]), int(meta["n_items"]), init_scale=float(meta["init_scale"]))
         if (model.n_words, model.hidden_size) != (meta["n_words"], meta["hidden_size"]):
             raise CLLM4RecError(
                 f"{path}: saved for {meta['n_words']} words x {meta['hidden_size']} hidden, the backbone has "

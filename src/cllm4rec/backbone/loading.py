@@ -164,8 +164,8 @@ def freeze(model: PreTrainedModel) -> PreTrainedModel:
 def fuse_activations(model: PreTrainedModel) -> int:
     """Swap GPT-2's Python tanh-GELU (``gelu_new``: seven elementwise kernels) for the fused native kernel.
 
-    Same formula, equal up to float rounding (~1e-7); it removed about a quarter of a CPU training step of a
-    GPT-2-small shape. Returns the number of modules swapped.
+    Same formula, equal up to float rounding (~1e-7); it made a 1-thread CPU training step of the GPT-2-small
+    shape 16% faster. Returns the number of modules swapped.
     """
     from transformers.activations import FastGELUActivation, GELUTanh, NewGELUActivation
 

@@ -48,17 +48,11 @@ def read_histories(path: Path, min_rating: float = 4.0) -> tuple[list[list[int]]
     return histories, len(users), len(items)
 
 
-def bucketed_batches(
-    tok: IDTokenizer, histories: list[list[int]], batch_size: int, max_length: int
-) -> list[Batch]:
+def bucketed_batches(tok: IDTokenizer, histories: list[list[int]], batch_size: int, max_length: int) -> list[Batch]:
     """All documents, sorted by length and cut into consecutive batches (little padding)."""
-    docs = [
-        (tok.encode(f"user_{u} has interacted with"), tok.item_tokens(h)) for u, h in enumerate(histories)
-    ]
+    docs = [(tok.encode(f"user_{u} has interacted with"), tok.item_tokens(h)) for u, h in enumerate(histories)]
     docs.sort(key=lambda d: min(max_length, len(d[0]) + len(d[1])))
-    return [
-        collate(docs[k : k + batch_size], tok.pad_id, max_length) for k in range(0, len(docs), batch_size)
-    ]
+    return [collate(docs[k : k + batch_size], tok.pad_id, max_length) for k in range(0, len(docs), batch_size)]
 
 
 def run_config(
@@ -114,9 +108,7 @@ def run_config(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help=f"ML-100K u.data (default {DEFAULT_DATA})"
-    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"ML-100K u.data (default {DEFAULT_DATA})")
     parser.add_argument("--backbones", default="smollm2-135m,gpt2-small-random")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--batch-size", type=int, default=20)

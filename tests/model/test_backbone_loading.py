@@ -95,9 +95,7 @@ def test_non_causal_lm_folder_is_refused(tmp_path: Path) -> None:
     from transformers import BertConfig, BertForMaskedLM
 
     folder = tmp_path / "bert"
-    cfg = BertConfig(
-        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
-    )
+    cfg = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     BertForMaskedLM(cfg).save_pretrained(folder)
     with pytest.raises(CLLM4RecError, match="not a causal language model"):
         load_backbone(str(folder))

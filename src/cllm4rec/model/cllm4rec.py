@@ -76,7 +76,12 @@ def bf16_supported(device: torch.device | str) -> bool:
 
 
 class CLLM4Rec(nn.Module):
-    """Frozen backbone + collaborative and content ID embeddings, with the LM, item and rec heads."""
+    """Frozen backbone + collaborative and content ID embeddings, with the LM, item and rec heads.
+
+    The backbone is frozen in place (``requires_grad=False``, eval mode, fused GELU) and shared, not copied:
+    several models may wrap one loaded backbone. Tables are drawn from N(0, (init_scale * std of the word
+    embeddings)^2), from a private generator when ``seed`` is given.
+    """
 
     def __init__(
         self,

@@ -46,9 +46,7 @@ class Batch:
         return 1.0 - self.n_tokens / max(1, self.input_ids.numel())
 
 
-def collate(
-    docs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, max_length: int | None = None
-) -> Batch:
+def collate(docs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, max_length: int | None = None) -> Batch:
     """Pad ``(prompt_ids, main_ids)`` documents to the longest one (right padding).
 
     The prompt is kept whole and the main text is cut so each document fits ``max_length``; a prompt longer

@@ -140,9 +140,7 @@ class IDTokenizer:
         def flush() -> None:
             nonlocal out, words
             if words:
-                out += self.tokenizer.decode(
-                    words, skip_special_tokens=False, clean_up_tokenization_spaces=False
-                )
+                out += self.tokenizer.decode(words, skip_special_tokens=False, clean_up_tokenization_spaces=False)
                 words = []
 
         for tid in ids:

@@ -317,7 +317,7 @@ def test_mutual_reg_definition_and_gradients(model: CLLM4Rec, tok: IDTokenizer) 
     assert float(model.item_collab.weight.grad[3].abs().sum()) > 0
     assert float(model.item_collab.weight.grad[5].abs().sum()) == 0  # not in the batch
     no_ids = collate([(tok.encode("plain words only"), [])], tok.pad_id)
-    assert float(model.mutual_reg(no_ids.input_ids, trained="content")) == 0.0
+    assert float(model.mutual_reg(no_ids.input_ids, trained="content").detach()) == 0.0
 
 
 def test_mutual_reg_pulls_tables_together(model: CLLM4Rec, tok: IDTokenizer) -> None:
@@ -327,7 +327,7 @@ def test_mutual_reg_pulls_tables_together(model: CLLM4Rec, tok: IDTokenizer) -> 
     values = []
     for _ in range(5):
         reg = model.mutual_reg(ids, trained="collab")
-        values.append(float(reg))
+        values.append(float(reg.detach()))
         opt.zero_grad()
         reg.backward()
         opt.step()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def bucket_batches(
-    lengths: np.ndarray | list[int], batch_size: int, rng: np.random.Generator
-) -> list[np.ndarray]:
+def bucket_batches(lengths: np.ndarray | list[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Split document indices into batches of similar length, in random batch order.
 
     Documents are sorted by length with random tie-breaking, cut into consecutive batches, and the batch

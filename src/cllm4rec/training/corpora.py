@@ -73,9 +73,7 @@ def _text_doc(tok: IDTokenizer, prompt: list[int], text: str, max_length: int) -
     return prompt, main[: max(0, max_length - len(prompt))]
 
 
-def rec_prompt(
-    tok: IDTokenizer, user: int | None, items: np.ndarray | list[int], max_length: int
-) -> list[int]:
+def rec_prompt(tok: IDTokenizer, user: int | None, items: np.ndarray | list[int], max_length: int) -> list[int]:
     """The recommendation prompt for a history; ``user=None`` serves someone without a user token.
 
     With a user: ``user_i has interacted with <items>, user_i will interact with``.
@@ -91,9 +89,7 @@ def rec_prompt(
     return head + [tok.item_token(int(j)) for j in list(items)[:room]] + tail
 
 
-def lm_prompt(
-    tok: IDTokenizer, user: int | None, items: np.ndarray | list[int], max_length: int
-) -> list[int]:
+def lm_prompt(tok: IDTokenizer, user: int | None, items: np.ndarray | list[int], max_length: int) -> list[int]:
     """The interaction-document prompt plus history: the pretrained LM's next-item distribution follows."""
     head = tok.encode("A user has interacted with" if user is None else f"user_{user} has interacted with")
     room = max(0, max_length - len(head))

@@ -13,19 +13,17 @@ import time
 from typing import Any
 
 from cllm4rec.errors import CLLM4RecError
-from cllm4rec.training.checkpoint import load_optimizers, load_tables, read_state, save_checkpoint
+from cllm4rec.training.checkpoint import load_optimizers, load_tables, read_state
 from cllm4rec.training.config import FinetuneConfig
 from cllm4rec.training.corpora import content_docs, rec_docs
-from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass, sample_docs
+from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.run_folder import RunFolder
-from cllm4rec.training.stage_utils import copy_checkpoint, log_epoch, validation_row
+from cllm4rec.training.stage_utils import close_epoch, content_pass, validation_row
 
 STAGE = "finetune"
 
 
-def run_finetune(
-    run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False
-) -> dict[str, Any]:
+def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]:
     """Finetune from the pretraining checkpoint; returns the final ``state.json`` content."""
     pre_state = read_state(run.last("pretrain"))
     if pre_state is None or not pre_state.get("complete"):
@@ -43,12 +41,7 @@ def run_finetune(
         load_tables(model, run.best("pretrain"))
         started = time.perf_counter()
         metrics, score = validation_row(ctx, cfg.selection, style="rec")
-        row = {
-            "epoch": 0,
-            "phase": "pretrained",
-            **metrics,
-            "seconds": round(time.perf_counter() - started, 2),
-        }
+        row = {"epoch": 0, "phase": "pretrained", **metrics}
         state = {
             "stage": STAGE,
             "epoch": 0,
@@ -57,13 +50,11 @@ def run_finetune(
             "best_metric": score,
             "best_epoch": 0,
             "bad_epochs": 0,
-            "history": [row],
+            "history": [],
             "complete": cfg.epochs == 0,
             "stopped_early": False,
         }
-        save_checkpoint(run.last(STAGE), model, optimizers, state)
-        copy_checkpoint(run.last(STAGE), run.best(STAGE))
-        log_epoch(run, STAGE, state["history"], row)
+        close_epoch(run, STAGE, ctx, optimizers, state, row, started=started, improved=True)
     if state.get("complete"):
         return state
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if cfg.content else []
@@ -94,13 +85,13 @@ def run_finetune(
         row.update(rec_loss=res["loss"], rec_reg=res["reg"])
         state["step"] += res["steps"]
         if content:
-            cdocs = sample_docs(content, cfg.content_fraction, epoch_rng(ctx.seed, STAGE, epoch, 2))
-            res = run_pass(
+            res = content_pass(
                 ctx,
-                "content",
-                cdocs,
+                STAGE,
+                epoch,
+                content,
+                fraction=cfg.content_fraction,
                 batch_size=cfg.batch_size,
-                rng=epoch_rng(ctx.seed, STAGE, epoch, 3),
                 lambda_c=lambda_c,
                 optimizer=optimizers["content"],
                 desc=f"finetune {epoch}/{cfg.epochs} C",
@@ -114,15 +105,9 @@ def run_finetune(
             state["best_metric"], state["best_epoch"], state["bad_epochs"] = score, epoch, 0
         else:
             state["bad_epochs"] += 1
-        row["seconds"] = round(time.perf_counter() - started, 2)
-        state["epoch"] = epoch
-        state["history"].append(row)
         state["stopped_early"] = state["bad_epochs"] >= cfg.patience and epoch < cfg.epochs
         state["complete"] = epoch == cfg.epochs or state["stopped_early"]
-        save_checkpoint(run.last(STAGE), model, optimizers, state)
-        if improved:
-            copy_checkpoint(run.last(STAGE), run.best(STAGE))
-        log_epoch(run, STAGE, state["history"], row)
+        close_epoch(run, STAGE, ctx, optimizers, state, row, started=started, improved=improved)
         if state["stopped_early"]:
             print(f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)")
             break

@@ -13,16 +13,14 @@ from typing import Any
 from cllm4rec.training.checkpoint import load_optimizers, load_tables, read_state, save_checkpoint
 from cllm4rec.training.config import SELECTION_METRICS, PretrainConfig
 from cllm4rec.training.corpora import content_docs, interaction_docs
-from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass, sample_docs
+from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.run_folder import RunFolder
-from cllm4rec.training.stage_utils import copy_checkpoint, log_epoch, validation_row
+from cllm4rec.training.stage_utils import close_epoch, content_pass, copy_checkpoint, validation_row
 
 STAGE = "pretrain"
 
 
-def run_pretrain(
-    run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False
-) -> dict[str, Any]:
+def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
     """Pretrain the ID embeddings; returns the final ``state.json`` content."""
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
     optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
@@ -67,13 +65,13 @@ def run_pretrain(
             row.update(collab_loss=res["loss"], collab_reg=res["reg"])
             state["step"] += res["steps"]
         if content:
-            docs = sample_docs(content, cfg.content_fraction, epoch_rng(ctx.seed, STAGE, epoch, 2))
-            res = run_pass(
+            res = content_pass(
                 ctx,
-                "content",
-                docs,
+                STAGE,
+                epoch,
+                content,
+                fraction=cfg.content_fraction,
                 batch_size=cfg.batch_size,
-                rng=epoch_rng(ctx.seed, STAGE, epoch, 3),
                 lambda_c=lambda_c,
                 optimizer=optimizers["content"],
                 desc=f"pretrain {epoch}/{total} C",
@@ -86,14 +84,8 @@ def run_pretrain(
             row.update(metrics)
             if state["best_metric"] is None or score > state["best_metric"]:
                 state["best_metric"], state["best_epoch"], improved = score, epoch, True
-        row["seconds"] = round(time.perf_counter() - started, 2)
-        state["epoch"] = epoch
-        state["history"].append(row)
         state["complete"] = epoch == total
-        save_checkpoint(run.last(STAGE), model, optimizers, state)
-        if improved:
-            copy_checkpoint(run.last(STAGE), run.best(STAGE))
-        log_epoch(run, STAGE, state["history"], row)
+        close_epoch(run, STAGE, ctx, optimizers, state, row, started=started, improved=improved)
     if total == 0:
         state["complete"] = True
         save_checkpoint(run.last(STAGE), model, optimizers, state)

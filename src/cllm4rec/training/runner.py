@@ -104,9 +104,7 @@ def run_train(
     return evaluate_run(run, ctx, dataset, started, evaluate_model)
 
 
-def evaluate_run(
-    run: RunFolder, ctx: Any, dataset: Dataset, started: float, evaluate_model: Any
-) -> dict[str, Any]:
+def evaluate_run(run: RunFolder, ctx: Any, dataset: Dataset, started: float, evaluate_model: Any) -> dict[str, Any]:
     """Score the test split with the run's final checkpoint and write ``metrics.json``."""
     path, style = final_checkpoint(run)
     load_tables(ctx.model, path)

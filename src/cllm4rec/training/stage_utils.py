@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from tqdm.auto import tqdm
 
 from cllm4rec.atomic import atomic_dir
 from cllm4rec.serving.scoring import evaluate_model
-from cllm4rec.training.engine import Context
+from cllm4rec.training.checkpoint import save_checkpoint
+from cllm4rec.training.engine import Context, epoch_rng, run_pass, sample_docs
 from cllm4rec.training.plots import plot_curves
 from cllm4rec.training.run_folder import RunFolder
 
@@ -55,3 +57,53 @@ def log_epoch(run: RunFolder, stage: str, history: list[dict[str, Any]], row: di
             parts.append(f"{key}={value:.4f}")
     parts.append(f"({row.get('seconds', 0):.0f}s)")
     tqdm.write("  ".join(parts))
+
+
+def content_pass(
+    ctx: Context,
+    stage: str,
+    epoch: int,
+    docs: list[tuple[list[int], list[int]]],
+    *,
+    fraction: float,
+    batch_size: int,
+    lambda_c: float,
+    optimizer: Any,
+    desc: str,
+) -> dict[str, float]:
+    """One C-pass over a fresh random ``fraction`` of the content documents (same in both stages)."""
+    sampled = sample_docs(docs, fraction, epoch_rng(ctx.seed, stage, epoch, 2))
+    return run_pass(
+        ctx,
+        "content",
+        sampled,
+        batch_size=batch_size,
+        rng=epoch_rng(ctx.seed, stage, epoch, 3),
+        lambda_c=lambda_c,
+        optimizer=optimizer,
+        desc=desc,
+    )
+
+
+def close_epoch(
+    run: RunFolder,
+    stage: str,
+    ctx: Context,
+    optimizers: dict[str, Any],
+    state: dict[str, Any],
+    row: dict[str, Any],
+    *,
+    started: float,
+    improved: bool,
+) -> None:
+    """Record the epoch: history, ``last/`` checkpoint (and ``best/`` when improved), log and plot.
+
+    ``state["complete"]`` must already say whether this was the stage's final epoch.
+    """
+    row["seconds"] = round(time.perf_counter() - started, 2)
+    state["epoch"] = row["epoch"]
+    state["history"].append(row)
+    save_checkpoint(run.last(stage), ctx.model, optimizers, state)
+    if improved:
+        copy_checkpoint(run.last(stage), run.best(stage))
+    log_epoch(run, stage, state["history"], row)

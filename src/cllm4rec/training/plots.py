@@ -18,6 +18,7 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     stages = [s for s, rows in histories.items() if rows]
     if not stages:
@@ -27,11 +28,13 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
         rows = histories[stage]
         ax_loss, ax_metric = axes[row]
         for key in LOSS_KEYS:
-            pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key))]
+            pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key)) and r[key] > 0]
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax_loss.plot(xs, ys, marker="o", ms=3, label=key.replace("_", " "))
-        ax_loss.set_title(f"{stage}: training losses")
+                style = "--" if key.endswith("_reg") else "-"
+                ax_loss.plot(xs, ys, style, marker="o", ms=3, label=key.replace("_", " "))
+        ax_loss.set_yscale("log")  # the summed multinomial loss is ~10x the per-token LM losses
+        ax_loss.set_title(f"{stage}: training losses (log scale)")
         ax_loss.set_xlabel("epoch")
         ax_loss.grid(alpha=0.3)
         if ax_loss.lines:
@@ -42,12 +45,21 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
                 xs, ys = zip(*pts, strict=True)
                 ax_metric.plot(xs, ys, marker="o", ms=3, label=key.removeprefix("valid_"))
         ax_metric.set_title(f"{stage}: validation")
+        epochs = sorted({r["epoch"] for r in rows})
+        for ax in (ax_loss, ax_metric):
+            if len(epochs) <= 12:
+                ax.set_xticks(epochs)
+                ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_metric.set_xlabel("epoch")
         ax_metric.grid(alpha=0.3)
         if ax_metric.lines:
             ax_metric.legend(fontsize=8)
         else:
-            ax_metric.text(0.5, 0.5, "no validation in this stage", ha="center", va="center")
+            ax_metric.text(
+                0.5, 0.5, "no validation in this stage", ha="center", va="center", transform=ax_metric.transAxes
+            )
     fig.tight_layout()
     fd, tmp = tempfile.mkstemp(prefix=".curves.", suffix=".png", dir=path.parent)
     os.close(fd)

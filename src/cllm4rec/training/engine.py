@@ -8,8 +8,6 @@ parallelism, so every loss goes through ``forward``).
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,11 +181,3 @@ def sample_docs(docs: list[Any], fraction: float, rng: np.random.Generator) -> l
         return docs
     n = max(1, int(round(fraction * len(docs))))
     return [docs[i] for i in np.sort(rng.choice(len(docs), size=n, replace=False))]
-
-
-def warn_once(message: str) -> None:
-    """Tell the user something about the data once per process."""
-    warnings.warn(message, stacklevel=2)
-
-
-ProgressFn = Callable[[str], None]

@@ -18,7 +18,7 @@ from cllm4rec.training.config import FinetuneConfig
 from cllm4rec.training.corpora import content_docs, rec_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.run_folder import RunFolder
-from cllm4rec.training.stage_utils import close_epoch, content_pass, validation_row
+from cllm4rec.training.stage_utils import close_epoch, content_pass, record_pass, validation_row
 
 STAGE = "finetune"
 
@@ -82,8 +82,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             targets=rec.targets,
             desc=f"finetune {epoch}/{cfg.epochs} R",
         )
-        row.update(rec_loss=res["loss"], rec_reg=res["reg"])
-        state["step"] += res["steps"]
+        record_pass(row, state, "rec", res)
         if content:
             res = content_pass(
                 ctx,
@@ -96,8 +95,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
                 optimizer=optimizers["content"],
                 desc=f"finetune {epoch}/{cfg.epochs} C",
             )
-            row.update(content_loss=res["loss"], content_reg=res["reg"])
-            state["step"] += res["steps"]
+            record_pass(row, state, "content", res)
         metrics, score = validation_row(ctx, cfg.selection, style="rec")
         row.update(metrics)
         improved = score > state["best_metric"]

@@ -15,7 +15,7 @@ from cllm4rec.training.config import SELECTION_METRICS, PretrainConfig
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.run_folder import RunFolder
-from cllm4rec.training.stage_utils import close_epoch, content_pass, copy_checkpoint, validation_row
+from cllm4rec.training.stage_utils import close_epoch, content_pass, copy_checkpoint, record_pass, validation_row
 
 STAGE = "pretrain"
 
@@ -62,8 +62,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
                 optimizer=optimizers["collab"],
                 desc=f"pretrain {epoch}/{total} L",
             )
-            row.update(collab_loss=res["loss"], collab_reg=res["reg"])
-            state["step"] += res["steps"]
+            record_pass(row, state, "collab", res)
         if content:
             res = content_pass(
                 ctx,
@@ -76,8 +75,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
                 optimizer=optimizers["content"],
                 desc=f"pretrain {epoch}/{total} C",
             )
-            row.update(content_loss=res["loss"], content_reg=res["reg"])
-            state["step"] += res["steps"]
+            record_pass(row, state, "content", res)
         improved = False
         if cfg.validate and epoch > warmup:
             metrics, score = validation_row(ctx, SELECTION_METRICS, style="lm")

@@ -59,6 +59,12 @@ def log_epoch(run: RunFolder, stage: str, history: list[dict[str, Any]], row: di
     tqdm.write("  ".join(parts))
 
 
+def record_pass(row: dict[str, Any], state: dict[str, Any], name: str, result: dict[str, float]) -> None:
+    """Put a pass's mean loss and regularization into the epoch row and count its steps."""
+    row[f"{name}_loss"], row[f"{name}_reg"] = result["loss"], result["reg"]
+    state["step"] += result["steps"]
+
+
 def content_pass(
     ctx: Context,
     stage: str,

@@ -72,9 +72,7 @@ def run_benchmark(
     table = format_table(rows, dataset)
     with atomic_dir(out, force=force) as tmp:
         (tmp / "results.md").write_text(table + "\n", encoding="utf-8")
-        (tmp / "results.json").write_text(
-            json.dumps([asdict(r) for r in rows], indent=2) + "\n", encoding="utf-8"
-        )
+        (tmp / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n", encoding="utf-8")
         plot_results(rows, tmp / "results.png")
     return table
 
@@ -128,9 +126,7 @@ def format_table(rows: list[Row], dataset: Dataset) -> str:
         f"Test split of {dataset.path} ({dataset.n_users} users, {dataset.n_items} items; "
         f"{n_users} users evaluated), full ranking, history excluded.",
         "",
-        "| method | "
-        + " | ".join(t for _, t in COLUMNS)
-        + " | train time (s) | scoring (s / 1k users) | details |",
+        "| method | " + " | ".join(t for _, t in COLUMNS) + " | train time (s) | scoring (s / 1k users) | details |",
         "|---|" + "---:|" * (len(COLUMNS) + 2) + "---|",
     ]
     for r in rows:

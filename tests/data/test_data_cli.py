@@ -15,17 +15,13 @@ from cllm4rec.data import FORMATS, Dataset
 
 def _csv(tmp_path: Path, text: str = "", name: str = "ratings.csv") -> Path:
     path = tmp_path / name
-    path.write_text(
-        text or "user,item,rating,timestamp\n" + "".join(f"u{k % 4},i{k % 7},5,{k}\n" for k in range(40))
-    )
+    path.write_text(text or "user,item,rating,timestamp\n" + "".join(f"u{k % 4},i{k % 7},5,{k}\n" for k in range(40)))
     return path
 
 
 def test_prepare_and_stats_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ds"
-    assert (
-        main(["data", "prepare", "--format", "csv", "--input", str(_csv(tmp_path)), "--out", str(out)]) == 0
-    )
+    assert main(["data", "prepare", "--format", "csv", "--input", str(_csv(tmp_path)), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "users         4" in printed and printed.strip().endswith(f"wrote {out}")
     ds = Dataset.load(out)
@@ -35,17 +31,13 @@ def test_prepare_and_stats_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
     assert main(["data", "stats", str(out), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert (
-        stats["users"] == 4 and stats["interactions"]["total"] == 28
-    )  # 4 users x 7 items, duplicates merged
+    assert stats["users"] == 4 and stats["interactions"]["total"] == 28  # 4 users x 7 items, duplicates merged
     assert set(stats["train_history_length"]) == {"min", "p25", "p50", "p75", "p90", "max", "mean"}
     assert main(["data", "stats", str(out)]) == 0
     assert "density" in capsys.readouterr().out
 
 
-def test_prepare_refuses_existing_out_unless_forced(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_prepare_refuses_existing_out_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src, out = _csv(tmp_path), tmp_path / "ds"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
@@ -59,9 +51,7 @@ def test_prepare_refuses_existing_out_unless_forced(
 
 def test_prepare_movielens_real(ml100k_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ml"
-    assert (
-        main(["data", "prepare", "--format", "movielens", "--input", str(ml100k_dir), "--out", str(out)]) == 0
-    )
+    assert main(["data", "prepare", "--format", "movielens", "--input", str(ml100k_dir), "--out", str(out)]) == 0
     assert "interactions  55,376 (train" in capsys.readouterr().out
     meta = json.loads((out / "meta.json").read_text())
     assert (meta["n_users"], meta["n_items"]) == (942, 1447)

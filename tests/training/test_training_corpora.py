@@ -74,9 +74,7 @@ def test_content_docs_use_only_train_reviews(setup) -> None:
 
 def test_rec_docs_mask_and_targets(setup) -> None:
     ds, tok = setup
-    rec = rec_docs(
-        tok, ds.train, np.random.default_rng(0), mask_fraction=0.2, target="heldout", max_length=64
-    )
+    rec = rec_docs(tok, ds.train, np.random.default_rng(0), mask_fraction=0.2, target="heldout", max_length=64)
     for user, prompt, target in zip(rec.users, rec.prompts, rec.targets, strict=True):
         train = set(ds.items_of(int(user)).tolist())
         in_prompt = {t - tok.n_words - tok.n_users for t in prompt if t >= tok.n_words + tok.n_users}
@@ -85,7 +83,9 @@ def test_rec_docs_mask_and_targets(setup) -> None:
         assert not set(target.tolist()) & in_prompt
         assert tok.decode(prompt).rstrip().endswith(f"user_{user} will interact with")
     full = rec_docs(tok, ds.train, np.random.default_rng(0), mask_fraction=0.2, target="all", max_length=64)
-    assert all(set(t.tolist()) == set(ds.items_of(int(u)).tolist()) for u, t in zip(full.users, full.targets, strict=False))
+    assert all(
+        set(t.tolist()) == set(ds.items_of(int(u)).tolist()) for u, t in zip(full.users, full.targets, strict=False)
+    )
 
 
 def test_rec_prompt_respects_context_budget(setup) -> None:

@@ -86,8 +86,7 @@ def test_mutual_regularization_pulls_embeddings_together(tiny_data_dir: Path, tm
         tables = load_file(str(tmp_path / name / "pretrain" / "last" / "model" / "id_embeddings.safetensors"))
         keys = {k.split(".")[0]: k for k in tables}
         return sum(
-            float((tables[keys[f"{s}_collab"]] - tables[keys[f"{s}_content"]]).pow(2).sum())
-            for s in ("user", "item")
+            float((tables[keys[f"{s}_collab"]] - tables[keys[f"{s}_content"]]).pow(2).sum()) for s in ("user", "item")
         )
 
     assert distance(50.0, "strong") < 0.5 * distance(0.0, "none")

@@ -23,9 +23,14 @@ def subset(ds: Dataset, n_users: int) -> Dataset:
     mats = {s: ds.split(s)[users][:, items] for s in ("train", "valid", "test")}
     reviews = [Review(r.user, remap[r.item], r.text) for r in ds.reviews if r.user < n_users and r.item in remap]
     return Dataset(
-        train=mats["train"], valid=mats["valid"], test=mats["test"],
-        user_ids=[ds.user_ids[u] for u in users], item_ids=[ds.item_ids[j] for j in items],
-        item_text=[ds.item_text[j] for j in items], user_text=[ds.user_text[u] for u in users], reviews=reviews,
+        train=mats["train"],
+        valid=mats["valid"],
+        test=mats["test"],
+        user_ids=[ds.user_ids[u] for u in users],
+        item_ids=[ds.item_ids[j] for j in items],
+        item_text=[ds.item_text[j] for j in items],
+        user_text=[ds.user_text[u] for u in users],
+        reviews=reviews,
     )
 
 
@@ -33,13 +38,21 @@ def subset(ds: Dataset, n_users: int) -> Dataset:
 def test_train_on_musical_instruments_reviews(amazon_mi_file: Path, tmp_path: Path) -> None:
     ds = prepare_dataset("amazon", amazon_mi_file, options=PrepareOptions(min_rating=0))
     small = subset(ds, 25)
-    assert small.reviews and all(small.train[r.user, r.item] or small.valid[r.user, r.item]
-                                 or small.test[r.user, r.item] for r in small.reviews)
+    assert small.reviews and all(
+        small.train[r.user, r.item] or small.valid[r.user, r.item] or small.test[r.user, r.item] for r in small.reviews
+    )
     small.save(tmp_path / "data")
-    config = load_config(overrides=[
-        "model.backbone=smollm2-135m", "model.max_length=48", "pretrain.warmup_epochs=0", "pretrain.epochs=1",
-        "pretrain.content_fraction=0.5", "finetune.epochs=1", "finetune.content=false",
-    ])
+    config = load_config(
+        overrides=[
+            "model.backbone=smollm2-135m",
+            "model.max_length=48",
+            "pretrain.warmup_epochs=0",
+            "pretrain.epochs=1",
+            "pretrain.content_fraction=0.5",
+            "finetune.epochs=1",
+            "finetune.content=false",
+        ]
+    )
     result = run_train(tmp_path / "run", tmp_path / "data", config, RunOptions(seed=1, device="cpu", progress=False))
     row = json.loads((tmp_path / "run" / "pretrain" / "log.jsonl").read_text().splitlines()[0])
     # the review corpus was trained on: a word-level LM loss over real English text, far below uniform (ln 49152)

@@ -110,9 +110,7 @@ def coerce_params(params_cls: type, raw: dict[str, Any], model: str) -> dict[str
                 else:
                     value = kind(value)
             except ValueError as exc:
-                raise CLLM4RecError(
-                    f"{model} parameter {key}={value!r} is not a valid {kind.__name__}"
-                ) from exc
+                raise CLLM4RecError(f"{model} parameter {key}={value!r} is not a valid {kind.__name__}") from exc
         out[key] = value
     return out
 

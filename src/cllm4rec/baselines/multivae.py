@@ -129,9 +129,7 @@ class MultiVAE:
             raise CLLM4RecError("multivae: the train split is empty")
         evaluator_args = (dataset.valid, dataset.known("valid"))
         if not np.any(np.diff(dataset.valid.indptr) > 0):
-            raise CLLM4RecError(
-                "multivae: early stopping needs validation items, and the valid split is empty"
-            )
+            raise CLLM4RecError("multivae: early stopping needs validation items, and the valid split is empty")
         rng = np.random.default_rng(p.seed)
         epochs = range(1, p.max_epochs + 1)
         bar = None

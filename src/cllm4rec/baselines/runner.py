@@ -82,9 +82,7 @@ def run_baseline(
     if "seed" in cls.Params.__dataclass_fields__:
         fixed.setdefault("seed", seed)
     free = {key: values for key, values in cls.grid.items() if key not in fixed}
-    candidates = [
-        dict(fixed, **dict(zip(free, combo, strict=True))) for combo in itertools.product(*free.values())
-    ]
+    candidates = [dict(fixed, **dict(zip(free, combo, strict=True))) for combo in itertools.product(*free.values())]
 
     tune_start = time.perf_counter()
     tuning: list[dict[str, Any]] = []

@@ -32,9 +32,7 @@ def register(subparsers: Any) -> None:
         description="Download a public dataset into the cache; the last line printed is its folder.",
     )
     fetch.add_argument("name", help="dataset name: ml-100k (MovieLens 100K, as RecBole atomic files)")
-    fetch.add_argument(
-        "--cache-dir", default=None, help="cache root (default: $CLLM4REC_CACHE or ~/.cache/cllm4rec)"
-    )
+    fetch.add_argument("--cache-dir", default=None, help="cache root (default: $CLLM4REC_CACHE or ~/.cache/cllm4rec)")
     fetch.set_defaults(handler=_fetch)
 
     prep = sub.add_parser(
@@ -45,21 +43,13 @@ def register(subparsers: Any) -> None:
     prep.add_argument("--format", required=True, help=f"source format: {', '.join(FORMATS)}")
     prep.add_argument("--input", required=True, help="source file or folder")
     prep.add_argument("--meta", default=None, help="amazon: item metadata file (2014 or 2018, plain or .gz)")
-    prep.add_argument(
-        "--out", required=True, help="dataset folder to write (refused if it exists, see --force)"
-    )
+    prep.add_argument("--out", required=True, help="dataset folder to write (refused if it exists, see --force)")
     prep.add_argument("--force", action="store_true", help="replace an existing --out folder")
     g = prep.add_argument_group("preprocessing and split")
-    g.add_argument(
-        "--min-rating", type=float, default=4.0, help="keep ratings >= this (default 4; 0 keeps all)"
-    )
+    g.add_argument("--min-rating", type=float, default=4.0, help="keep ratings >= this (default 4; 0 keeps all)")
     g.add_argument("--kcore", type=int, default=0, help="iterative k-core filtering (default 0 = off)")
-    g.add_argument(
-        "--split", default="random", help="random (per-user 80/10/10, default) or loo (leave last out)"
-    )
-    g.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the random split (default {DEFAULT_SEED})"
-    )
+    g.add_argument("--split", default="random", help="random (per-user 80/10/10, default) or loo (leave last out)")
+    g.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the random split (default {DEFAULT_SEED})")
     c = prep.add_argument_group("columns (csv, recbole)")
     c.add_argument("--user-col", default=None, help="user ID column")
     c.add_argument("--item-col", default=None, help="item ID column")
@@ -67,12 +57,8 @@ def register(subparsers: Any) -> None:
     c.add_argument("--time-col", default=None, help="timestamp column (unix seconds or ISO date)")
     c.add_argument("--text-col", default=None, help="review-text column")
     c.add_argument("--sep", default=None, help="csv delimiter (default: sniffed; '\\t' for tab)")
-    c.add_argument(
-        "--item-text-fields", default=None, help="recbole: comma-separated .item columns (col or col=name)"
-    )
-    c.add_argument(
-        "--user-text-fields", default=None, help="recbole: comma-separated .user columns (col or col=name)"
-    )
+    c.add_argument("--item-text-fields", default=None, help="recbole: comma-separated .item columns (col or col=name)")
+    c.add_argument("--user-text-fields", default=None, help="recbole: comma-separated .user columns (col or col=name)")
     prep.set_defaults(handler=_prepare)
 
     stats = sub.add_parser("stats", help="print statistics of a prepared dataset folder")

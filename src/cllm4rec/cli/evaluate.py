@@ -74,9 +74,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.per_user:
         ds = loaded.dataset
         rows = [{**row, "user": ds.user_ids[row["user"]]} for row in evaluator.per_user()]
-        columns = (
-            ["user", "n_heldout", *[k for k in rows[0] if k not in ("user", "n_heldout")]] if rows else []
-        )
+        columns = ["user", "n_heldout", *[k for k in rows[0] if k not in ("user", "n_heldout")]] if rows else []
         write_rows(args.per_user, rows, columns)
     if args.json:
         print(
@@ -119,10 +117,7 @@ def _recommend(args: argparse.Namespace) -> int:
             rows = [{"user": u, **r.to_dict()} for u, recs in zip(users, lists, strict=True) for r in recs]
             write_rows(args.output, rows, ["user", "rank", "item", "score", "title"])
         else:
-            rows = [
-                {"user": u, "items": [r.to_dict() for r in recs]}
-                for u, recs in zip(users, lists, strict=True)
-            ]
+            rows = [{"user": u, "items": [r.to_dict() for r in recs]} for u, recs in zip(users, lists, strict=True)]
             write_rows(args.output, rows, ["user", "items"])
         print(f"wrote top-{args.k} for {len(users)} users to {args.output}")
         return 0

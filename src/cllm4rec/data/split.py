@@ -43,9 +43,7 @@ def leave_last_out(users: np.ndarray, n_users: int, timestamps: np.ndarray, orde
     return _assign(users, perm, n, hold, hold)
 
 
-def _assign(
-    users: np.ndarray, perm: np.ndarray, n: np.ndarray, n_test: np.ndarray, n_valid: np.ndarray
-) -> np.ndarray:
+def _assign(users: np.ndarray, perm: np.ndarray, n: np.ndarray, n_test: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
     """Given ``perm`` grouping each user's interactions (in priority order), label the first ``n_test`` of
     each user TEST, the next ``n_valid`` VALID and the rest TRAIN."""
     starts = np.concatenate([[0], np.cumsum(n)[:-1]])

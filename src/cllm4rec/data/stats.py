@@ -24,9 +24,7 @@ def dataset_stats(ds: Dataset) -> dict[str, Any]:
         "users": ds.n_users,
         "items": ds.n_items,
         "interactions": {**per_split, "total": total},
-        "users_with_heldout": {
-            s: int(np.count_nonzero(np.diff(ds.split(s).indptr))) for s in ("valid", "test")
-        },
+        "users_with_heldout": {s: int(np.count_nonzero(np.diff(ds.split(s).indptr))) for s in ("valid", "test")},
         "density": total / cells if cells else 0.0,
         "train_history_length": history,
         "text_coverage": {

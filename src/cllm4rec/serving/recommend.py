@@ -137,9 +137,7 @@ def recommend_many(
         row = row.clone()
         row[torch.as_tensor(seen, dtype=torch.long)] = -torch.inf
         if k > ds.n_items - len(seen):
-            raise CLLM4RecError(
-                f"k={k} is more than the {ds.n_items - len(seen)} items this user has not seen"
-            )
+            raise CLLM4RecError(f"k={k} is more than the {ds.n_items - len(seen)} items this user has not seen")
         top = torch.topk(row, k)
         results.append(
             [

@@ -111,9 +111,7 @@ def _squash(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "").replace(" ", "")
 
 
-def _column(
-    header: list[str], named: str | None, role: str, required: bool, path: Path, described: str
-) -> int | None:
+def _column(header: list[str], named: str | None, role: str, required: bool, path: Path, described: str) -> int | None:
     """Position of the column for ``role``: the named one (exact, then case-insensitive) or a common name."""
     if named:
         if named in header:

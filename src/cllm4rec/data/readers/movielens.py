@@ -45,9 +45,7 @@ def read_movielens(path: str | Path) -> RawDataset:
         parts = line.split("\t")
         where = f"{data_file}:{lineno}"
         if len(parts) != 4:
-            raise CLLM4RecError(
-                f"{where}: expected 4 tab-separated fields (user item rating time), got {len(parts)}"
-            )
+            raise CLLM4RecError(f"{where}: expected 4 tab-separated fields (user item rating time), got {len(parts)}")
         users.append(parts[0].strip())
         items.append(parts[1].strip())
         ratings.append(parse_number(parts[2], "rating", where))

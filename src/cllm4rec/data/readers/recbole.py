@@ -51,9 +51,7 @@ class AtomicFile:
         for col in header.split("\t"):
             name, colon, typ = col.strip().partition(":")
             if not colon or not name:
-                raise CLLM4RecError(
-                    f"{path}:1: header column {col!r} is not 'field:type' (not a RecBole file?)"
-                )
+                raise CLLM4RecError(f"{path}:1: header column {col!r} is not 'field:type' (not a RecBole file?)")
             self.names.append(name)
             self.types.append(typ)
         self.rows: list[tuple[int, list[str]]] = []
@@ -62,9 +60,7 @@ class AtomicFile:
                 continue
             parts = line.split("\t")
             if len(parts) != len(self.names):
-                raise CLLM4RecError(
-                    f"{path}:{lineno}: {len(parts)} tab-separated fields, header has {len(self.names)}"
-                )
+                raise CLLM4RecError(f"{path}:{lineno}: {len(parts)} tab-separated fields, header has {len(self.names)}")
             self.rows.append((lineno, parts))
 
     def index(self, name: str) -> int:
@@ -146,9 +142,7 @@ def _locate_inter(path: Path) -> Path:
         return path
     found = sorted(path.glob("*.inter"))
     if not found:
-        raise CLLM4RecError(
-            f"no .inter file in {path} (expected RecBole atomic files <name>.inter/.item/.user)"
-        )
+        raise CLLM4RecError(f"no .inter file in {path} (expected RecBole atomic files <name>.inter/.item/.user)")
     if len(found) > 1:
         same = [f for f in found if f.stem == path.name]
         if len(same) == 1:
@@ -174,9 +168,7 @@ def _item_text(atomic: AtomicFile, id_col: str, specs: tuple[str, ...] | None) -
         columns = _parse_specs(specs, atomic)
     else:
         columns = [
-            (i, ITEM_FIELD_NAMES[n.lower()])
-            for i, n in enumerate(atomic.names)
-            if n.lower() in ITEM_FIELD_NAMES
+            (i, ITEM_FIELD_NAMES[n.lower()]) for i, n in enumerate(atomic.names) if n.lower() in ITEM_FIELD_NAMES
         ]
     out: dict[str, dict[str, str]] = {}
     for _, parts in atomic.rows:
@@ -202,9 +194,7 @@ def _user_text(atomic: AtomicFile, id_col: str, specs: tuple[str, ...] | None) -
         columns = _parse_specs(specs, atomic)
     else:
         columns = [(i, n) for i, n in enumerate(atomic.names) if n.lower() in PROFILE_COLUMNS]
-    profile_cols = {
-        atomic.names[i].lower(): i for i, _ in columns if atomic.names[i].lower() in PROFILE_COLUMNS
-    }
+    profile_cols = {atomic.names[i].lower(): i for i, _ in columns if atomic.names[i].lower() in PROFILE_COLUMNS}
     other_cols = [(i, name) for i, name in columns if atomic.names[i].lower() not in PROFILE_COLUMNS]
     out: dict[str, dict[str, str]] = {}
     for _, parts in atomic.rows:

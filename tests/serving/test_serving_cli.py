@@ -184,3 +184,14 @@ def test_benchmark_table_and_plot(tiny_run: Path, tmp_path: Path, capsys) -> Non
         capsys, "benchmark", "--data", str(data.path), "--out", str(tmp_path / "b2"), "--baselines", "svd"
     )
     assert code == 2 and "unknown baseline" in err and not (tmp_path / "b2").exists()
+
+
+def test_chunked_evaluation_equals_one_pass(tiny_run: Path) -> None:
+    from cllm4rec.serving.scoring import evaluate_model
+
+    loaded = load_run(tiny_run, device="cpu")
+    args = (loaded.model, loaded.tok, loaded.dataset, "test")
+    whole, _ = evaluate_model(*args, max_length=loaded.max_length, style=loaded.style)
+    chunked, evaluator = evaluate_model(*args, max_length=loaded.max_length, style=loaded.style, chunk_users=5)
+    assert chunked == whole
+    assert len(evaluator.per_user()) == whole["n_users"]

@@ -82,17 +82,23 @@ def evaluate_model(
     style: str = "rec",
     device: torch.device | str = "cpu",
     progress: bool = False,
+    chunk_users: int = 4096,
 ):
     """Full-ranking metrics of the model on ``split`` (history = what is known for that split).
 
-    Returns (metrics dict, Evaluator) so per-user rows stay available.
+    Users are scored in chunks of ``chunk_users`` (shortest histories first within a chunk), so memory stays
+    at chunk x items scores however many users there are. Returns (metrics dict, Evaluator) so per-user rows
+    stay available.
     """
     from cllm4rec.evaluation.metrics import Evaluator
 
     known = dataset.known(split)
     evaluator = Evaluator(dataset.split(split), known)
-    users = [int(u) for u in evaluator.users]
-    prompts = build_prompts(tok, users, known_histories(known, users), max_length, style)
-    scores = score_prompts(model, tok, prompts, batch_size=batch_size, device=device, progress=progress)
-    evaluator.add(np.asarray(users), scores.numpy())
+    users = np.asarray(evaluator.users, dtype=np.int64)
+    chunks = [users[i : i + chunk_users] for i in range(0, len(users), chunk_users)]
+    for chunk in tqdm(chunks, desc=f"evaluating {split}", disable=not progress or len(chunks) == 1, leave=False):
+        ids = [int(u) for u in chunk]
+        prompts = build_prompts(tok, ids, known_histories(known, ids), max_length, style)
+        scores = score_prompts(model, tok, prompts, batch_size=batch_size, device=device, progress=progress)
+        evaluator.add(chunk, scores.numpy())
     return evaluator.result(), evaluator

@@ -48,6 +48,8 @@ def test_recommend_known_user_excludes_history(tiny_run: Path) -> None:
     assert all(r.item in ds.item_index and r.title == ds.item_title(ds.item_index[r.item]) for r in recs)
     batch = recommend_many(loaded, users=["u3", "u4"], k=5)
     assert [r.item for r in batch[0]] == [r.item for r in recs]  # batch and single agree
+    chunked = recommend_many(loaded, users=["u3", "u4"], k=5, chunk_users=1)
+    assert [[r.item for r in rs] for rs in chunked] == [[r.item for r in rs] for rs in batch]
 
 
 def test_recommend_from_raw_history(tiny_run: Path, capsys) -> None:

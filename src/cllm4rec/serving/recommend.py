@@ -115,6 +115,7 @@ def recommend_many(
     k: int = 10,
     batch_size: int = 32,
     progress: bool = False,
+    chunk_users: int = 4096,
 ) -> list[list[Recommendation]]:
     """Batched ``recommend``: either known users or raw histories (exactly one of the two)."""
     ds = loaded.dataset
@@ -128,21 +129,24 @@ def recommend_many(
     else:
         hist = [resolve_items(ds, h) for h in histories]
         tokens = [None] * len(hist)
-    prompts = build_prompts(loaded.tok, tokens, hist, loaded.max_length, loaded.style)
-    scores = score_prompts(
-        loaded.model, loaded.tok, prompts, batch_size=batch_size, device=loaded.device, progress=progress
-    )
-    results = []
-    for row, seen in zip(scores, hist, strict=True):
-        row = row.clone()
-        row[torch.as_tensor(seen, dtype=torch.long)] = -torch.inf
+    for n, seen in enumerate(hist):
         if k > ds.n_items - len(seen):
-            raise CLLM4RecError(f"k={k} is more than the {ds.n_items - len(seen)} items this user has not seen")
-        top = torch.topk(row, k)
-        results.append(
-            [
-                Recommendation(r + 1, ds.item_ids[j], float(s), ds.item_title(j))
-                for r, (s, j) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True))
-            ]
+            who = users[n] if users is not None else f"history {n + 1}"
+            raise CLLM4RecError(f"k={k} is more than the {ds.n_items - len(seen)} items {who} has not seen")
+    results = []
+    for start in range(0, len(hist), chunk_users):  # bounded memory: chunk x items scores at a time
+        part = slice(start, start + chunk_users)
+        prompts = build_prompts(loaded.tok, tokens[part], hist[part], loaded.max_length, loaded.style)
+        scores = score_prompts(
+            loaded.model, loaded.tok, prompts, batch_size=batch_size, device=loaded.device, progress=progress
         )
+        for row, seen in zip(scores.clone(), hist[part], strict=True):  # clone: scores are inference tensors
+            row[torch.as_tensor(seen, dtype=torch.long)] = -torch.inf
+            top = torch.topk(row, k)
+            results.append(
+                [
+                    Recommendation(r + 1, ds.item_ids[j], float(s), ds.item_title(j))
+                    for r, (s, j) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True))
+                ]
+            )
     return results

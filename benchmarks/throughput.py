@@ -1,4 +1,4 @@
-"""Training-step throughput of the collaborative LM pass (METHOD §2) on ML-100K interaction documents.
+"""Training-step throughput of the collaborative LM pass (docs/DESIGN.md §2) on ML-100K interaction documents.
 
 One step = ``model.item_lm_loss(batch).loss.backward()`` plus an Adam step on the collaborative ID tables:
 forward through the frozen backbone, backward through its activations down to the ID embeddings. Documents
@@ -27,7 +27,7 @@ import torch
 
 from cllm4rec.backbone import load_backbone
 from cllm4rec.model import CLLM4Rec, bf16_supported
-from cllm4rec.tokenization import Batch, IDTokenizer, build_id_tokenizer, collate
+from cllm4rec.tokenization import Batch, IDTokenizer, collate
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
 
@@ -64,7 +64,7 @@ def run_config(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """Time ``args.steps`` training steps after ``args.warmup`` untimed ones."""
-    tok = build_id_tokenizer(loaded, n_users, n_items)
+    tok = loaded.id_tokenizer(n_users, n_items)
     batches = bucketed_batches(tok, histories, args.batch_size, args.max_length)
     picks = torch.linspace(0, len(batches) - 1, args.steps).round().long().tolist()
     timed = [batches[k] for k in picks]

@@ -7,12 +7,15 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cllm4rec.atomic import atomic_dir
+from cllm4rec.baselines import BASELINES
+from cllm4rec.core.defaults import DEFAULT_SEED
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import atomic_dir
 from cllm4rec.data import Dataset
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS, metric_title
+from cllm4rec.runs.folder import STAGES, RunFolder
 
-COLUMNS = (("recall@20", "Recall@20"), ("recall@40", "Recall@40"), ("ndcg@100", "NDCG@100"))
-BASELINE_LABELS = {"pop": "Popularity", "itemknn": "ItemKNN", "ease": "EASE", "multivae": "Multi-VAE"}
+COLUMNS = DEFAULT_SELECTION_KEYS
 
 
 @dataclass
@@ -33,23 +36,22 @@ def run_benchmark(
     *,
     runs: list[str] | None = None,
     baselines: list[str] | None = None,
-    seed: int = 98765,
+    seed: int = DEFAULT_SEED,
     device: str = "auto",
     force: bool = False,
 ) -> str:
     """Evaluate everything on the test split, write results.{md,json,png} into ``out``; return the table."""
-    from cllm4rec.baselines import run_baseline
+    from cllm4rec.baselines.runner import run_baseline
 
     dataset = Dataset.load(data)
     runs, baselines = list(runs or []), list(baselines or [])
     if not runs and not baselines:
         raise CLLM4RecError("nothing to compare: give --runs and/or --baselines")
     for name in baselines:
-        if name not in BASELINE_LABELS:
-            raise CLLM4RecError(f"unknown baseline {name!r}; choose from {', '.join(BASELINE_LABELS)}")
+        if name not in BASELINES:
+            raise CLLM4RecError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     for run in runs:
-        if not (Path(run) / "run.json").is_file():
-            raise CLLM4RecError(f"{run} is not a cllm4rec run folder (no run.json)")
+        RunFolder(Path(run)).final()  # a clear error for anything that is not a trained run folder
     if Path(out).exists() and not force:
         raise CLLM4RecError(f"output folder {out} already exists (use --force to overwrite)")
     rows: list[Row] = []
@@ -59,7 +61,7 @@ def run_benchmark(
         params = ", ".join(f"{k}={v}" for k, v in res.params.items() if k != "seed")
         rows.append(
             Row(
-                BASELINE_LABELS[name],
+                BASELINES[name].label,
                 "baseline",
                 res.test,
                 round(time.perf_counter() - started, 2),
@@ -78,45 +80,26 @@ def run_benchmark(
 
 
 def _evaluate_run(run: Path, dataset: Dataset, device: str) -> Row:
-    from cllm4rec.serving.recommend import load_run
-    from cllm4rec.serving.scoring import evaluate_model
+    from cllm4rec.evaluation import evaluate
+    from cllm4rec.serving import load_run
 
-    loaded = load_run(run, device=device)
-    if loaded.dataset.meta.get("content_hash") != dataset.meta.get("content_hash"):
-        raise CLLM4RecError(f"run {run} was trained on another dataset than {dataset.path}")
-    started = time.perf_counter()
-    metrics, evaluator = evaluate_model(
-        loaded.model,
-        loaded.tok,
-        dataset,
-        "test",
-        max_length=loaded.max_length,
-        style=loaded.style,
-        device=loaded.device,
-        progress=True,
-    )
-    per_1k = 1000 * (time.perf_counter() - started) / max(1, len(evaluator.users))
+    loaded = load_run(run, device=device, progress=True)
+    loaded.recommender.fit(dataset, split="test")  # refuses a run trained on another dataset
+    evaluation = evaluate(loaded.recommender, dataset, "test", progress=True)
     return Row(
         f"CLLM4Rec ({run.name})",
         "cllm4rec",
-        metrics,
+        evaluation.metrics,
         _train_seconds(run),
-        round(per_1k, 3),
-        str(loaded.checkpoint.relative_to(run)),
+        round(evaluation.score_seconds_per_1k_users, 3),
+        str(loaded.checkpoint.relative_to(loaded.root)),
     )
 
 
 def _train_seconds(run: Path) -> float | None:
     """Training time of a run: the sum of its logged epoch times (both stages)."""
-    total, found = 0.0, False
-    for stage in ("pretrain", "finetune"):
-        log = run / stage / "log.jsonl"
-        if log.is_file():
-            for line in log.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    total += float(json.loads(line).get("seconds", 0.0))
-                    found = True
-    return round(total, 1) if found else None
+    rows = [row for stage in STAGES for row in RunFolder(run).history(stage)]
+    return round(sum(float(row.get("seconds", 0.0)) for row in rows), 1) if rows else None
 
 
 def format_table(rows: list[Row], dataset: Dataset) -> str:
@@ -126,12 +109,14 @@ def format_table(rows: list[Row], dataset: Dataset) -> str:
         f"Test split of {dataset.path} ({dataset.n_users} users, {dataset.n_items} items; "
         f"{n_users} users evaluated), full ranking, history excluded.",
         "",
-        "| method | " + " | ".join(t for _, t in COLUMNS) + " | train time (s) | scoring (s / 1k users) | details |",
+        "| method | "
+        + " | ".join(metric_title(k) for k in COLUMNS)
+        + " | train time (s) | scoring (s / 1k users) | details |",
         "|---|" + "---:|" * (len(COLUMNS) + 2) + "---|",
     ]
     for r in rows:
         train = f"{r.train_seconds:.1f}" if r.train_seconds is not None else "n/a"
-        cells = " | ".join(f"{r.metrics[k]:.4f}" for k, _ in COLUMNS)
+        cells = " | ".join(f"{r.metrics[k]:.4f}" for k in COLUMNS)
         lines.append(f"| {r.method} | {cells} | {train} | {r.score_seconds_per_1k_users:.3f} | {r.detail} |")
     return "\n".join(lines)
 
@@ -148,10 +133,10 @@ def plot_results(rows: list[Row], path: Path) -> None:
     width = 0.8 / max(1, len(rows))
     x = np.arange(len(COLUMNS))
     for i, row in enumerate(rows):
-        values = [row.metrics[k] for k, _ in COLUMNS]
+        values = [row.metrics[k] for k in COLUMNS]
         bars = ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=row.method)
         ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
-    ax.set_xticks(x, [t for _, t in COLUMNS])
+    ax.set_xticks(x, [metric_title(k) for k in COLUMNS])
     ax.set_ylabel("test metric")
     ax.set_title("Full-ranking test metrics")
     ax.legend(fontsize=8, loc="upper left", ncols=2)

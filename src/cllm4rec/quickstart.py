@@ -40,8 +40,8 @@ def main() -> int:
     print(format_stats(dataset_stats(dataset)))
 
     print("\n== 3. train CLLM4Rec (preset 'quick', default backbone)", flush=True)
-    from cllm4rec.training.config import load_config
-    from cllm4rec.training.run_folder import RunFolder
+    from cllm4rec.runs.config import load_config
+    from cllm4rec.runs.folder import RunFolder
     from cllm4rec.training.runner import RunOptions, run_train
 
     run = RunFolder(run_dir)
@@ -56,17 +56,17 @@ def main() -> int:
         result = run_train(run_dir, data_dir, config, RunOptions(resume=resume, force=not resume))
 
     print("\n== 4. test metrics (same split)", flush=True)
-    from cllm4rec.baselines import run_baseline
+    from cllm4rec.baselines.runner import run_baseline
+    from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS as keys
 
     pop = run_baseline("pop", dataset, progress=False)
     ours = result["metrics"]
-    keys = ("recall@20", "recall@40", "ndcg@100")
     print(f"{'method':<12}" + "".join(f"{k:>12}" for k in keys))
     print(f"{'CLLM4Rec':<12}" + "".join(f"{ours[k]:>12.4f}" for k in keys))
     print(f"{'popularity':<12}" + "".join(f"{pop.test[k]:>12.4f}" for k in keys))
 
     print("\n== 5. top-10 for one user", flush=True)
-    from cllm4rec.serving.recommend import load_run, recommend
+    from cllm4rec.serving import Query, load_run, recommend
 
     loaded = load_run(run_dir)
     user = dataset.user_ids[0]
@@ -74,14 +74,14 @@ def main() -> int:
         f"user {user}, who liked e.g.: "
         + "; ".join(dataset.item_title(j) or dataset.item_ids[j] for j in dataset.items_of(0)[:3])
     )
-    for rec in recommend(loaded, user=user, k=10):
+    for rec in recommend(loaded, [Query(user=user)], k=10)[0]:
         print(f"{rec.rank:>3}. {rec.title or rec.item}  (item {rec.item}, score {rec.score:.3f})")
     print(f"\nquickstart finished in {time.perf_counter() - started:.0f} s; outputs in {root}/")
     return 0
 
 
 if __name__ == "__main__":
-    from cllm4rec.errors import CLLM4RecError
+    from cllm4rec.core.errors import CLLM4RecError
 
     try:
         sys.exit(main())

@@ -1,5 +1,6 @@
 """Frozen causal-LM backbones: loading, caching, the default SmolLM2 alias and tiny random test models."""
 
+from cllm4rec.backbone.hf import max_positions
 from cllm4rec.backbone.loading import (
     ALIASES,
     DEFAULT_BACKBONE,
@@ -7,7 +8,6 @@ from cllm4rec.backbone.loading import (
     LoadedBackbone,
     backbone_ref_load,
     load_backbone,
-    max_positions,
 )
 
 __all__ = [

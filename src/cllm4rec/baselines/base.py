@@ -1,39 +1,26 @@
-"""The contract every baseline follows, its typed parameters, and the result record of a run.
+"""What the baselines share: typed parameters, argument checks and the result record of a run.
 
-A baseline is a small object with ``fit`` and ``score`` (LensKit/RecBole style), so CLLM4Rec and the
-baselines go through the same split, the same exclusion of known items and the same metric code.
+Each baseline follows the :class:`cllm4rec.evaluation.Recommender` contract (``fit`` then ``score``), so
+CLLM4Rec and the baselines go through the same split, the same exclusion of known items and the same harness.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.coerce import coerce
+from cllm4rec.core.errors import CLLM4RecError
 
 if TYPE_CHECKING:
     from cllm4rec.data.dataset import Dataset
 
-__all__ = ["BaselineResult", "ParamsBase", "Recommender", "check_history", "coerce_params", "fit_matrix"]
-
-
-@runtime_checkable
-class Recommender(Protocol):
-    """Fit on what is known when evaluating a split; score all items for a batch of users."""
-
-    name: str
-
-    def fit(self, dataset: Dataset, *, split: str = "valid", progress: bool = False) -> Recommender:
-        """Fit with what is known when ranking ``split``: train for "valid", train + valid for "test"."""
-        ...
-
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        """(B, J) scores for ``users`` given their known items (``history``, B rows); higher is better."""
-        ...
+__all__ = ["BaselineResult", "ParamsBase", "check_history", "coerce_params", "fit_matrix"]
 
 
 @dataclass
@@ -96,23 +83,8 @@ def coerce_params(params_cls: type, raw: dict[str, Any], model: str) -> dict[str
         raise CLLM4RecError(
             f"unknown parameter(s) for {model}: {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
         )
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = type(fields[key].default)
-        if isinstance(value, str) and kind is not str:
-            try:
-                if kind is bool:
-                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError(value)
-                    value = value.lower() in ("true", "1", "yes")
-                elif kind is int:
-                    value = int(float(value)) if float(value).is_integer() else int(value)
-                else:
-                    value = kind(value)
-            except ValueError as exc:
-                raise CLLM4RecError(f"{model} parameter {key}={value!r} is not a valid {kind.__name__}") from exc
-        out[key] = value
-    return out
+    hints = typing.get_type_hints(params_cls)
+    return {key: coerce(hints[key], value, f"{model} parameter {key}") for key, value in raw.items()}
 
 
 class ParamsBase:

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cllm4rec.baselines.base import ParamsBase, check_history, fit_matrix
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
 
 if TYPE_CHECKING:
     from cllm4rec.data.dataset import Dataset

@@ -25,7 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cllm4rec.baselines.base import ParamsBase, check_history
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.defaults import DEFAULT_SEED
+from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import Evaluator, selection_score
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class MultiVAEParams(ParamsBase):
     """Stop after this many epochs without a better validation metric."""
     select_on: str = "ndcg@100"
     """Early-stopping metric on validation: a metric key or "selection" (recall@20 + recall@40 + ndcg@100)."""
-    seed: int = 98765
+    seed: int = DEFAULT_SEED
     """Seeds the weights, dropout, sampling noise and batch order."""
 
     def __post_init__(self) -> None:

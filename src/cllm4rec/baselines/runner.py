@@ -14,24 +14,16 @@ import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from cllm4rec.baselines.base import BaselineResult, Recommender, coerce_params
-from cllm4rec.errors import CLLM4RecError
-from cllm4rec.evaluation.metrics import evaluate_scorer, selection_score
+from cllm4rec.baselines.base import BaselineResult, coerce_params
+from cllm4rec.baselines.registry import BASELINES
+from cllm4rec.core.defaults import DEFAULT_SEED
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.evaluation import Recommender, evaluate, selection_score
 
 if TYPE_CHECKING:
     from cllm4rec.data.dataset import Dataset
 
-__all__ = ["BASELINES", "baseline_class", "get_baseline", "run_baseline"]
-
-# name -> "module:Class"; imported on demand so that torch loads only for Multi-VAE
-BASELINES: dict[str, str] = {
-    "pop": "cllm4rec.baselines.pop:Popularity",
-    "itemknn": "cllm4rec.baselines.itemknn:ItemKNN",
-    "ease": "cllm4rec.baselines.ease:EASE",
-    "multivae": "cllm4rec.baselines.multivae:MultiVAE",
-}
+__all__ = ["baseline_class", "get_baseline", "run_baseline"]
 
 
 def baseline_class(name: str) -> type:
@@ -39,7 +31,7 @@ def baseline_class(name: str) -> type:
     key = name.lower()
     if key not in BASELINES:
         raise CLLM4RecError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
-    module, cls = BASELINES[key].split(":")
+    module, cls = BASELINES[key].target.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
@@ -49,27 +41,11 @@ def get_baseline(name: str, **params: Any) -> Recommender:
     return cls(cls.Params(**coerce_params(cls.Params, params, cls.name)))
 
 
-def _evaluate(model: Recommender, dataset: Dataset, split: str) -> tuple[dict[str, float], float, int]:
-    """Metrics on ``split``, seconds spent inside ``score``, and the number of users scored."""
-    known = dataset.known(split)
-    spent = 0.0
-
-    def score(users: np.ndarray) -> np.ndarray:
-        nonlocal spent
-        start = time.perf_counter()
-        out = model.score(users, known[users])
-        spent += time.perf_counter() - start
-        return out
-
-    metrics, evaluator = evaluate_scorer(score, dataset, split)
-    return metrics, spent, len(evaluator.users)
-
-
 def run_baseline(
     name: str,
     dataset: Dataset,
     *,
-    seed: int = 98765,
+    seed: int = DEFAULT_SEED,
     progress: bool = True,
     params: dict[str, Any] | None = None,
 ) -> BaselineResult:
@@ -97,7 +73,7 @@ def run_baseline(
         start = time.perf_counter()
         model.fit(dataset, split="valid", progress=progress)
         fit_seconds = time.perf_counter() - start
-        valid, _, _ = _evaluate(model, dataset, "valid")
+        valid = evaluate(model, dataset, "valid").metrics
         score = selection_score(valid)
         tuning.append({"params": model.params.to_dict(), "valid": valid, "fit_seconds": fit_seconds})
         if best is None or score > best[0]:
@@ -111,14 +87,14 @@ def run_baseline(
         start = time.perf_counter()
         model.fit(dataset, split="test", progress=progress)
         fit_seconds = time.perf_counter() - start
-    test, score_seconds, n_users = _evaluate(model, dataset, "test")
+    test = evaluate(model, dataset, "test")
     return BaselineResult(
         name=cls.name,
         params=model.params.to_dict(),
         valid=valid,
-        test=test,
+        test=test.metrics,
         fit_seconds=fit_seconds,
-        score_seconds_per_1k_users=1000.0 * score_seconds / max(n_users, 1),
+        score_seconds_per_1k_users=test.score_seconds_per_1k_users,
         tune_seconds=tune_seconds,
         info=dict(getattr(model, "info", {})),
         tuning=tuning if len(tuning) > 1 else [],

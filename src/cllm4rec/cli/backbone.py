@@ -12,7 +12,9 @@ import argparse
 import json
 from typing import Any
 
-DEFAULT_BACKBONE = "smollm2-135m"  # mirrored from cllm4rec.backbone, kept import-free
+from cllm4rec.cli.common import print_help
+from cllm4rec.core.defaults import DEFAULT_BACKBONE
+
 _CACHE_HELP = "cache root (default: $CLLM4REC_CACHE or ~/.cache/cllm4rec)"
 _NAME_HELP = (
     "alias (smollm2-135m, tiny-gpt2, tiny-llama, gpt2-small-random), model folder, .gguf file or hub id "
@@ -23,7 +25,7 @@ _NAME_HELP = (
 def register(subparsers: Any) -> None:
     """Add ``backbone`` (with ``info``) and ``tokenize`` to the top-level parser."""
     backbone = subparsers.add_parser("backbone", help="inspect a backbone language model")
-    backbone.set_defaults(handler=lambda args: _print_help(backbone))
+    backbone.set_defaults(handler=lambda args: print_help(backbone))
     sub = backbone.add_subparsers(dest="backbone_command", metavar="SUBCOMMAND")
     info = sub.add_parser(
         "info",
@@ -54,11 +56,6 @@ def register(subparsers: Any) -> None:
     tok.set_defaults(handler=_tokenize)
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
 def _info(args: argparse.Namespace) -> int:
     from cllm4rec.backbone import load_backbone
 
@@ -77,10 +74,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def _tokenize(args: argparse.Namespace) -> int:
     from cllm4rec.backbone import load_backbone
-    from cllm4rec.tokenization import build_id_tokenizer
 
     loaded = load_backbone(args.backbone, cache_dir=args.cache_dir)
-    tokenizer = build_id_tokenizer(loaded, args.users, args.items)
+    tokenizer = loaded.id_tokenizer(args.users, args.items)
     ids = tokenizer.encode(args.text)
     tokens = tokenizer.tokenize(args.text)
     if args.json:

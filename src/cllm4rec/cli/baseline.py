@@ -6,11 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from cllm4rec.errors import CLLM4RecError
-
-CHOICES = ("pop", "itemknn", "ease", "multivae")
-COLUMNS = (("recall@20", "Recall@20"), ("recall@40", "Recall@40"), ("recall@100", "Recall@100"))
-COLUMNS += (("ndcg@20", "NDCG@20"), ("ndcg@100", "NDCG@100"))
+from cllm4rec.baselines import BASELINES
+from cllm4rec.core.defaults import DEFAULT_SEED
+from cllm4rec.core.errors import CLLM4RecError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
-    parser.add_argument("--model", required=True, choices=CHOICES, help="which baseline")
-    parser.add_argument("--seed", type=int, default=98765, help="seed for models that draw random numbers")
+    parser.add_argument("--model", required=True, choices=list(BASELINES), help="which baseline")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed for models that draw random numbers (default {DEFAULT_SEED})",
+    )
     parser.add_argument(
         "--param",
         action="extend",
@@ -52,6 +55,8 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 def format_result(result: dict[str, Any], header: str) -> str:
     """A human-readable table of one ``BaselineResult.to_dict()``."""
+    from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS, REPORT_KEYS, metric_title, selection_score
+
     params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "(none)"
     lines = [header, f"chosen hyperparameters: {params}"]
     if result["info"]:
@@ -61,17 +66,17 @@ def format_result(result: dict[str, Any], header: str) -> str:
         f"scoring {result['score_seconds_per_1k_users']:.3f} s per 1k users"
     )
     lines.append("")
-    lines.append(f"{'split':<6} {'users':>6} " + " ".join(f"{title:>10}" for _, title in COLUMNS))
+    lines.append(f"{'split':<6} {'users':>6} " + " ".join(f"{metric_title(key):>10}" for key in REPORT_KEYS))
     for split in ("valid", "test"):
         metrics = result[split]
-        cells = " ".join(f"{metrics[key]:>10.4f}" for key, _ in COLUMNS)
+        cells = " ".join(f"{metrics[key]:>10.4f}" for key in REPORT_KEYS)
         lines.append(f"{split:<6} {metrics['n_users']:>6} {cells}")
     if result["tuning"]:
-        lines += ["", "validation search (selection score = Recall@20 + Recall@40 + NDCG@100):"]
+        rule = " + ".join(metric_title(key) for key in DEFAULT_SELECTION_KEYS)
+        lines += ["", f"validation search (selection score = {rule}):"]
         for row in result["tuning"]:
             tuned = ", ".join(f"{k}={v}" for k, v in row["params"].items() if k != "seed")
-            v = row["valid"]
-            lines.append(f"  {tuned:<30} {v['recall@20'] + v['recall@40'] + v['ndcg@100']:.4f}")
+            lines.append(f"  {tuned:<30} {selection_score(row['valid']):.4f}")
     return "\n".join(lines)
 
 
@@ -80,7 +85,7 @@ def _fmt(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cllm4rec.baselines import run_baseline
+    from cllm4rec.baselines.runner import run_baseline
     from cllm4rec.data import Dataset
 
     params = parse_params(args.param)

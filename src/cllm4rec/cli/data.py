@@ -16,14 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("movielens", "recbole", "amazon", "csv")  # mirrored from cllm4rec.data.options, kept import-free
-DEFAULT_SEED = 98765
+from cllm4rec.cli.common import print_help
+from cllm4rec.core.defaults import DATA_FORMATS, DEFAULT_SEED
 
 
 def register(subparsers: Any) -> None:
     """Add ``data`` and its subcommands to the top-level parser."""
     data = subparsers.add_parser("data", help="fetch, prepare and inspect datasets")
-    data.set_defaults(handler=lambda args: _print_help(data))
+    data.set_defaults(handler=lambda args: print_help(data))
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
 
     fetch = sub.add_parser(
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
         help="read a source, filter, re-index and split it into a dataset folder",
         description="Read a source, keep positives, merge duplicates, re-index and split per user.",
     )
-    prep.add_argument("--format", required=True, help=f"source format: {', '.join(FORMATS)}")
+    prep.add_argument("--format", required=True, help=f"source format: {', '.join(DATA_FORMATS)}")
     prep.add_argument("--input", required=True, help="source file or folder")
     prep.add_argument("--meta", default=None, help="amazon: item metadata file (2014 or 2018, plain or .gz)")
     prep.add_argument("--out", required=True, help="dataset folder to write (refused if it exists, see --force)")
@@ -67,14 +67,9 @@ def register(subparsers: Any) -> None:
     stats.set_defaults(handler=_stats)
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
 def _fetch(args: argparse.Namespace) -> int:
+    from cllm4rec.core.errors import CLLM4RecError
     from cllm4rec.data.fetch import DATASETS, fetch_ml100k
-    from cllm4rec.errors import CLLM4RecError
 
     if args.name not in DATASETS:
         raise CLLM4RecError(f"unknown dataset {args.name!r}; available: {', '.join(DATASETS)}")
@@ -95,10 +90,10 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from cllm4rec.core.errors import CLLM4RecError
     from cllm4rec.data.options import PrepareOptions, ReaderOptions, check_format
     from cllm4rec.data.prepare import prepare_dataset
     from cllm4rec.data.stats import dataset_stats, format_stats
-    from cllm4rec.errors import CLLM4RecError
 
     check_format(args.format)
     out = Path(args.out)

@@ -1,4 +1,4 @@
-"""``cllm4rec evaluate | recommend | benchmark``: metrics of a trained run, top-k lists, comparisons."""
+"""``cllm4rec evaluate | recommend | benchmark | upgrade-run``: metrics of a run, top-k lists, comparisons."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from cllm4rec.errors import CLLM4RecError
-
-TABLE_KEYS = ("recall@20", "recall@40", "recall@100", "ndcg@20", "ndcg@100")
+from cllm4rec.baselines import BASELINES
+from cllm4rec.cli.common import add_device
+from cllm4rec.core.defaults import DEFAULT_SEED
+from cllm4rec.core.errors import CLLM4RecError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run", required=True, help="run folder")
     p.add_argument("--split", default="test", choices=("val", "valid", "test"), help="split (default test)")
     p.add_argument("--per-user", metavar="FILE", help="also write per-user rows to FILE (.csv or .jsonl)")
+    p.add_argument("--data", metavar="DIR", help="the dataset folder, when it is no longer where it was trained")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=int, default=32, help="users per scoring batch")
+    add_device(p)
+    p.add_argument("--batch-size", type=int, default=32, help="prompts per forward pass (default 32)")
     p.set_defaults(handler=_evaluate)
 
     p = subparsers.add_parser("recommend", help="top-k items for a user, a raw history, or a file of users")
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=10, help="number of items (default 10)")
     p.add_argument("--output", help="batch mode: OUT.csv or OUT.jsonl")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device(p)
     p.set_defaults(handler=_recommend)
 
     p = subparsers.add_parser("benchmark", help="baselines and CLLM4Rec runs side by side on the test split")
@@ -40,57 +42,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", nargs="*", default=[], metavar="RUN", help="CLLM4Rec run folders to evaluate")
     p.add_argument(
         "--baselines",
-        default="pop,itemknn,ease,multivae",
-        help="comma-separated baselines (default all four; empty for none)",
+        default=",".join(BASELINES),
+        help=f"comma-separated baselines (default all: {','.join(BASELINES)}; empty for none)",
     )
-    p.add_argument("--seed", type=int, default=98765)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the baselines (default {DEFAULT_SEED})")
+    add_device(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing --out folder")
     p.set_defaults(handler=_benchmark)
 
+    p = subparsers.add_parser(
+        "upgrade-run",
+        help="make the checkpoints of a run from an older cllm4rec self-contained",
+        description=(
+            "Add the ID catalogue, config, dataset identity and file manifest to every checkpoint of a run folder "
+            "written before checkpoints became self-contained. Needs the run's dataset (--data if it moved)."
+        ),
+    )
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--data", metavar="DIR", help="the dataset folder, when it is no longer where it was trained")
+    p.set_defaults(handler=_upgrade)
+
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from cllm4rec.evaluation import REPORT_KEYS, evaluate
+    from cllm4rec.serving import load_run
     from cllm4rec.serving.outputs import check_output_path, write_rows
-    from cllm4rec.serving.recommend import load_run
-    from cllm4rec.serving.scoring import evaluate_model
 
     if args.batch_size < 1:
         raise CLLM4RecError("--batch-size must be >= 1")
     if args.per_user:
         check_output_path(args.per_user)
     split = "valid" if args.split in ("val", "valid") else "test"
-    loaded = load_run(args.run, device=args.device)
-    metrics, evaluator = evaluate_model(
-        loaded.model,
-        loaded.tok,
-        loaded.dataset,
-        split,
-        max_length=loaded.max_length,
-        batch_size=args.batch_size,
-        style=loaded.style,
-        device=loaded.device,
-        progress=not args.json,
-    )
+    loaded = load_run(args.run, device=args.device, progress=not args.json)
+    loaded.recommender.batch_size = args.batch_size
+    dataset = loaded.dataset(args.data)
+    evaluation = evaluate(loaded.recommender, dataset, split, progress=not args.json)
+    metrics = evaluation.metrics
     if args.per_user:
-        ds = loaded.dataset
-        rows = [{**row, "user": ds.user_ids[row["user"]]} for row in evaluator.per_user()]
+        rows = [{**row, "user": dataset.user_ids[row["user"]]} for row in evaluation.per_user()]
         columns = ["user", "n_heldout", *[k for k in rows[0] if k not in ("user", "n_heldout")]] if rows else []
         write_rows(args.per_user, rows, columns)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "run": str(args.run),
-                    "split": split,
-                    "checkpoint": str(loaded.checkpoint),
-                    "metrics": metrics,
-                },
-                indent=2,
-            )
-        )
+        out = {"run": str(args.run), "split": split, "checkpoint": str(loaded.checkpoint), "metrics": metrics}
+        print(json.dumps(out, indent=2))
     else:
         print(f"run {args.run}, {split} split, {metrics['n_users']} users, checkpoint {loaded.checkpoint}")
-        for key in TABLE_KEYS:
+        for key in REPORT_KEYS:
             print(f"  {key:<11} {metrics[key]:.4f}")
         if args.per_user:
             print(f"per-user rows written to {args.per_user}")
@@ -98,8 +95,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace) -> int:
+    from cllm4rec.serving import Query, load_run, recommend
     from cllm4rec.serving.outputs import check_output_path, write_rows
-    from cllm4rec.serving.recommend import load_run, recommend, recommend_many
 
     if args.k <= 0:
         raise CLLM4RecError(f"-k must be a positive number of items, got {args.k}")
@@ -108,11 +105,19 @@ def _recommend(args: argparse.Namespace) -> int:
             raise CLLM4RecError("--users-file needs --output OUT.csv or OUT.jsonl")
         check_output_path(args.output)
         users = _read_users(Path(args.users_file))
+        queries = [Query(user=u) for u in users]
     elif args.output:
         raise CLLM4RecError("--output goes with --users-file")
-    loaded = load_run(args.run, device=args.device)
+    elif args.history is not None:
+        history = tuple(h.strip() for h in args.history.split(",") if h.strip())
+        if not history:
+            raise CLLM4RecError("--history is empty: give at least one item ID")
+        queries = [Query(history=history)]
+    else:
+        queries = [Query(user=args.user)]
+    loaded = load_run(args.run, device=args.device, progress=bool(args.users_file))
+    lists = recommend(loaded, queries, k=args.k)
     if args.users_file:
-        lists = recommend_many(loaded, users=users, k=args.k, progress=True)
         if Path(args.output).suffix == ".csv":
             rows = [{"user": u, **r.to_dict()} for u, recs in zip(users, lists, strict=True) for r in recs]
             write_rows(args.output, rows, ["user", "rank", "item", "score", "title"])
@@ -121,17 +126,11 @@ def _recommend(args: argparse.Namespace) -> int:
             write_rows(args.output, rows, ["user", "items"])
         print(f"wrote top-{args.k} for {len(users)} users to {args.output}")
         return 0
-    history = None
-    if args.history is not None:
-        history = [h.strip() for h in args.history.split(",") if h.strip()]
-        if not history:
-            raise CLLM4RecError("--history is empty: give at least one item ID")
-    recs = recommend(loaded, user=args.user, history=history, k=args.k)
+    recs = lists[0]
     if args.json:
         print(json.dumps([r.to_dict() for r in recs], indent=2, ensure_ascii=False))
     else:
-        who = f"user {args.user}" if args.user else f"history of {len(history)} items"
-        print(f"top-{args.k} for {who}:")
+        print(f"top-{args.k} for {queries[0].describe()}:")
         for r in recs:
             print(f"{r.rank:>4}. {r.item:<12} {r.score:>9.3f}  {r.title or ''}")
     return 0
@@ -160,4 +159,15 @@ def _benchmark(args: argparse.Namespace) -> int:
         force=args.force,
     )
     print(table)
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from cllm4rec.runs.upgrade import upgrade_run
+
+    upgraded = upgrade_run(args.run, data=args.data)
+    if upgraded:
+        print(f"upgraded {len(upgraded)} checkpoint(s): " + ", ".join(str(p) for p in upgraded))
+    else:
+        print(f"nothing to upgrade: every checkpoint in {args.run} is already self-contained")
     return 0

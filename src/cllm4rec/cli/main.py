@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from cllm4rec import __version__
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
 
 COMMAND_MODULES = (
     "cllm4rec.cli.data",

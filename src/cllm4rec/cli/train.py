@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from cllm4rec.cli.common import add_device
+from cllm4rec.core.defaults import DEFAULT_SEED
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="a shipped preset: paper or quick (see README)")
     p.add_argument("--config", help="a YAML config file (sections model, pretrain, finetune)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
-    p.add_argument("--seed", type=int, default=98765, help="random seed (default 98765)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    add_device(p, "where to train")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. pretrain.lr=3e-4")
 
@@ -40,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from cllm4rec.errors import CLLM4RecError
-    from cllm4rec.training.config import load_config
+    from cllm4rec.core.errors import CLLM4RecError
+    from cllm4rec.runs.config import load_config
 
     given = bool(args.preset or args.config or args.overrides)
     if args.resume and given:
@@ -65,31 +68,31 @@ def _options(args: argparse.Namespace, **extra):
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from cllm4rec.training.config import RunConfig
+    from cllm4rec.runs.config import RunConfig
     from cllm4rec.training.runner import run_pretrain_stage
 
     config = _config(args)
     if config is None and not args.resume:
         config = RunConfig()
     state = run_pretrain_stage(args.out, args.data, config, _options(args))
-    print(f"pretraining done: {state['epoch']} epochs, {state['step']} steps; checkpoints in {args.out}/pretrain")
+    print(f"pretraining done: {state.epoch} epochs, {state.step} steps; checkpoints in {args.out}/pretrain")
     return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from cllm4rec.training.config import load_config
+    from cllm4rec.runs.config import load_config
     from cllm4rec.training.runner import run_finetune_stage
 
     overrides = None
     if args.preset or args.config or args.overrides:
         overrides = load_config(args.preset, args.config, args.overrides)
     state = run_finetune_stage(args.run, overrides, _options(args), data=args.data)
-    print(f"finetuning done: best epoch {state['best_epoch']} (validation score {state['best_metric']:.4f})")
+    print(f"finetuning done: best epoch {state.best_epoch} (validation score {state.best_metric:.4f})")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from cllm4rec.training.config import RunConfig
+    from cllm4rec.runs.config import RunConfig
     from cllm4rec.training.runner import run_train
 
     config = _config(args)

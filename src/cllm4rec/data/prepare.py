@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data.dataset import Dataset
 from cllm4rec.data.options import PrepareOptions, ReaderOptions
 from cllm4rec.data.preprocess import preprocess
 from cllm4rec.data.raw import RawDataset
 from cllm4rec.data.readers import read_raw
 from cllm4rec.data.split import TEST, TRAIN, VALID, leave_last_out, random_split
-from cllm4rec.errors import CLLM4RecError
 
 
 def prepare_dataset(

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data.dataset import Review
 from cllm4rec.data.raw import RawDataset
 from cllm4rec.data.text import normalize_fields, normalize_text
-from cllm4rec.errors import CLLM4RecError
 
 
 @dataclass

@@ -8,7 +8,6 @@ so all formats go through exactly the same steps.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
 import os
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
 
 
 @dataclass
@@ -55,15 +54,6 @@ class RawDataset:
 
     def __len__(self) -> int:
         return len(self.users)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks so large review dumps do not fill memory."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def require_file(path: str | os.PathLike[str], what: str) -> Path:

@@ -1,4 +1,4 @@
-"""Top-K ranking metrics under the paper's protocol (METHOD.md §6), shared by CLLM4Rec and every baseline.
+"""Top-K ranking metrics under the paper's protocol (docs/DESIGN.md §6), shared by CLLM4Rec and every baseline.
 
 Full ranking over all J items; the user's known items (train, plus valid when testing) are excluded;
 Recall@K = |top-K ∩ held-out| / min(K, |held-out|); NDCG@K with binary relevance, where the ideal DCG
@@ -10,25 +10,24 @@ does not import torch).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
 
 if TYPE_CHECKING:
     import torch
-
-    from cllm4rec.data.dataset import Dataset
 
 __all__ = [
     "DEFAULT_NDCG_KS",
     "DEFAULT_RECALL_KS",
     "DEFAULT_SELECTION_KEYS",
+    "REPORT_KEYS",
     "Evaluator",
-    "evaluate_scorer",
+    "metric_title",
     "ndcg_at_k",
     "recall_at_k",
     "selection_score",
@@ -37,7 +36,19 @@ __all__ = [
 
 DEFAULT_RECALL_KS: tuple[int, ...] = (20, 40, 100)
 DEFAULT_NDCG_KS: tuple[int, ...] = (20, 100)
+REPORT_KEYS: tuple[str, ...] = tuple(f"recall@{k}" for k in DEFAULT_RECALL_KS) + tuple(
+    f"ndcg@{k}" for k in DEFAULT_NDCG_KS
+)
+"""Every metric computed by default, in report order."""
 DEFAULT_SELECTION_KEYS: tuple[str, ...] = ("recall@20", "recall@40", "ndcg@100")
+"""The paper's headline metrics; their sum picks the best checkpoint and the baselines' hyperparameters."""
+
+
+def metric_title(key: str) -> str:
+    """``recall@20`` -> ``Recall@20``, ``ndcg@100`` -> ``NDCG@100`` (table headers)."""
+    kind, _, k = key.partition("@")
+    return f"{'NDCG' if kind == 'ndcg' else kind.capitalize()}@{k}"
+
 
 Heldout = sp.csr_matrix | Sequence[np.ndarray]
 
@@ -223,35 +234,6 @@ class Evaluator:
             row.update({key: float(self._values[key][u]) for key in self.keys})
             rows.append(row)
         return rows
-
-
-def evaluate_scorer(
-    score_fn: Callable[[np.ndarray], np.ndarray | torch.Tensor],
-    dataset: Dataset,
-    split: str = "valid",
-    batch_size: int = 256,
-    progress: bool = False,
-    **ks: Iterable[int],
-) -> tuple[dict[str, float], Evaluator]:
-    """Score every evaluated user of ``split`` in batches with ``score_fn(users) -> (B, J)`` and average.
-
-    ``ks`` may hold ``recall_ks`` / ``ndcg_ks`` to override the default cut-offs.
-    """
-    unknown = set(ks) - {"recall_ks", "ndcg_ks"}
-    if unknown:
-        raise CLLM4RecError(f"unknown evaluation option(s): {', '.join(sorted(unknown))}")
-    if batch_size < 1:
-        raise CLLM4RecError(f"batch_size must be positive, got {batch_size}")
-    evaluator = Evaluator(dataset.split(split), dataset.known(split), **ks)
-    starts = range(0, len(evaluator.users), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"evaluate {split}", unit="batch", leave=False)
-    for start in starts:
-        users = evaluator.users[start : start + batch_size]
-        evaluator.add(users, score_fn(users))
-    return evaluator.result(), evaluator
 
 
 def selection_score(metrics: dict[str, float], keys: Sequence[str] = DEFAULT_SELECTION_KEYS) -> float:

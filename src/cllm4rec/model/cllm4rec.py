@@ -1,4 +1,4 @@
-"""The CLLM4Rec model: a frozen causal LM plus four trainable ID embedding tables (METHOD §1-§4).
+"""The CLLM4Rec model: a frozen causal LM plus four trainable ID embedding tables (docs/DESIGN.md §1-§4).
 
 Token ids follow :mod:`cllm4rec.tokenization.ids`: words ``< N``, then users, then items. The collaborative
 side (``"collab"``: U^l, V^l) and the content side (``"content"``: U^c, V^c) share the frozen backbone; only
@@ -30,9 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cllm4rec.atomic import atomic_dir, write_json_atomic
-from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_load, freeze, max_positions
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.backbone.hf import freeze, max_positions
+from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_load
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import atomic_dir, write_json_atomic
+from cllm4rec.model.device import bf16_supported
 from cllm4rec.tokenization.batch import Batch
 from cllm4rec.tokenization.ids import IDTokenizer
 
@@ -59,20 +61,6 @@ class LMLoss:
 def _check_side(side: str) -> None:
     if side not in SIDES:
         raise CLLM4RecError(f"side must be 'collab' or 'content' (got {side!r})")
-
-
-def bf16_supported(device: torch.device | str) -> bool:
-    """Whether bf16 autocast is *fast* on ``device``: CUDA with bf16 support, or a CPU with native bf16
-    instructions (AVX512-BF16 or AMX). Elsewhere bf16 matmuls are emulated: measured 5x slower than fp32 on
-    an AVX512 Xeon without BF16 (30 vs 150 GFLOP/s per core)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
-    return False
 
 
 class CLLM4Rec(nn.Module):
@@ -219,13 +207,21 @@ class CLLM4Rec(nn.Module):
         loss = nll.sum() / n_targets.sum().clamp(min=1)
         return LMLoss(loss, sums / n_targets.clamp(min=1), n_targets)
 
+    def item_logits(self, h: torch.Tensor, side: str = "collab") -> torch.Tensor:
+        """The item head, tied to the item embeddings: ``h . V_side^T`` in fp32 (docs/DESIGN.md §2, §4).
+
+        The one place item scores come from: the next-item loss of pretraining, the recommendation loss of
+        finetuning, evaluation and serving all go through here. (..., d) -> (..., J)
+        """
+        return h.float() @ self.tables(side)[1].weight.T
+
     def item_lm_loss(self, batch: Batch, side: str = "collab") -> LMLoss:
         """Next-item loss over the J items at main-text positions: logits = h_{t-1} . V_side^T."""
         h_prev, targets, tmask = self._targets(batch, side)
         items = targets - (self.n_words + self.n_users)  # (N,)
         if items.numel() and bool(((items < 0) | (items >= self.n_items)).any()):
             raise CLLM4RecError("item_lm_loss: every main-text token must be an item token")
-        logits = h_prev.float() @ self.tables(side)[1].weight.T  # (N, J)
+        logits = self.item_logits(h_prev, side)  # (N, J)
         return self._lm_loss(F.cross_entropy(logits, items, reduction="none"), tmask)
 
     def word_logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -256,14 +252,14 @@ class CLLM4Rec(nn.Module):
         positions = torch.arange(mask.shape[1], device=mask.device)
         last = (positions * mask).argmax(-1)  # (B,) index of the last real token (any padding side)
         h_last = h[torch.arange(h.shape[0], device=h.device), last]  # (B, d)
-        return h_last.float() @ self.tables(side)[1].weight.T  # (B, J)
+        return self.item_logits(h_last, side)  # (B, J)
 
     def forward(self, batch: Batch, side: str = "collab") -> torch.Tensor:
-        """Same as :meth:`rec_scores`: the model contract used by evaluation and serving."""
+        """The module's call form of :meth:`rec_scores` (item scores after each document's last token)."""
         return self.rec_scores(batch, side)
 
     def rec_loss(self, batch: Batch, targets: torch.Tensor, side: str = "collab", *, reduction: str = "sum") -> LMLoss:
-        """Multinomial likelihood of held-out items (METHOD §4).
+        """Multinomial likelihood of held-out items (docs/DESIGN.md §4).
 
         ``targets``: (B, J) multi-hot (or non-negative weights). Per document the loss is
         ``-sum_j targets_j * log_softmax(scores)_j``: a *sum* over its held-out items (``reduction="sum"``,
@@ -283,7 +279,7 @@ class CLLM4Rec(nn.Module):
         return LMLoss(per_doc.mean(), per_doc, n_targets)
 
     def mutual_reg(self, input_ids: torch.Tensor | Batch, trained: str) -> torch.Tensor:
-        """Mutual regularisation (METHOD §3), unweighted: the trainer multiplies it by lambda_c.
+        """Mutual regularisation (docs/DESIGN.md §3), unweighted: the trainer multiplies it by lambda_c.
 
         For each document, every *distinct* user/item token in it contributes
         ``0.5 * ||z_trained - stopgrad(z_other)||^2`` (collab vs content row of that user/item); the sum per

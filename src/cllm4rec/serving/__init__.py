@@ -1,1 +1,5 @@
-"""Scoring users with a trained CLLM4Rec model: evaluation and recommendation share this code."""
+"""Serving a trained run: ``load_run`` once, then ``recommend()`` for known users or raw histories."""
+
+from cllm4rec.serving.recommend import LoadedRun, Query, Recommendation, load_run, recommend
+
+__all__ = ["LoadedRun", "Query", "Recommendation", "load_run", "recommend"]

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cllm4rec.atomic import write_text_atomic
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import write_text_atomic
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 

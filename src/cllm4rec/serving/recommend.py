@@ -1,24 +1,29 @@
-"""``recommend()``: the one function the CLI (and any server) calls to get top-k items for someone.
+"""``load_run`` and ``recommend()``: the one entry point the CLI (and any server) calls for top-k items.
 
-A trained run folder is loaded once (``load_run``); ``recommend`` then serves a known user (their prompt
-starts with their ``user_i`` token, and everything the dataset knows about them is excluded) or a raw item
-history from someone not in the training data (the prompt is the same template with the user token replaced
-by words: ``A user has interacted with item_a item_b, the user will interact with``).
+A run folder is loaded once (:func:`load_run`) from its final checkpoint alone: weights, backbone reference,
+config and the ID catalogue all live in the checkpoint, so a run copied elsewhere serves without its dataset.
+:func:`recommend` answers a batch of queries, each a known user (their prompt starts with their ``user_i``
+token, and everything the dataset knew about them is excluded) or a raw item history from someone not in the
+training data (the template with the user token replaced by words, docs/DESIGN.md §5).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
+import scipy.sparse as sp
 
+from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
-from cllm4rec.errors import CLLM4RecError
-from cllm4rec.serving.scoring import build_prompts, score_prompts
-from cllm4rec.training.corpora import user_items
+from cllm4rec.evaluation import batch_users, topk_items
+from cllm4rec.model import CLLM4Rec, resolve_device
+from cllm4rec.model.recommender import CLLM4RecRecommender
+from cllm4rec.runs.catalog import Catalog
+from cllm4rec.runs.checkpoint import RunRecord, dataset_hash, read_record, verify_checkpoint
+from cllm4rec.runs.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -34,119 +39,133 @@ class Recommendation:
         return {"rank": self.rank, "item": self.item, "score": self.score, "title": self.title}
 
 
+@dataclass(frozen=True)
+class Query:
+    """Who to recommend for: a known ``user`` (external ID) or a raw ``history`` of external item IDs."""
+
+    user: str | None = None
+    history: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user is None) == (self.history is None):
+            raise CLLM4RecError("a query names either a user or a history, not both and not neither")
+
+    def describe(self) -> str:
+        return f"user {self.user}" if self.user is not None else f"history of {len(self.history or ())} items"
+
+
 @dataclass
 class LoadedRun:
-    """A trained model ready to serve: model, tokenizer, dataset and how prompts are formed."""
+    """A trained run ready to serve: the recommender, its ID catalogue and where it came from."""
 
-    model: torch.nn.Module
-    tok: object
-    dataset: Dataset
-    style: str
-    max_length: int
-    device: str
+    root: Path
     checkpoint: Path
+    style: str
+    record: RunRecord
+    recommender: CLLM4RecRecommender
+    device: str
+    _datasets: dict[str, Dataset] = field(default_factory=dict, repr=False)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.record.catalog
+
+    def dataset(self, data: str | Path | None = None) -> Dataset:
+        """The dataset to evaluate on: ``data``, else the folder recorded at training time; same content only."""
+        recorded = self.record.dataset
+        if data is None:
+            if recorded.path is None or not Path(recorded.path).is_dir():
+                raise CLLM4RecError(
+                    f"the dataset this run was trained on is not at {recorded.path}; give its folder with --data DIR"
+                )
+            data = recorded.path
+        key = str(Path(data).resolve())
+        if key not in self._datasets:
+            dataset = Dataset.load(data)
+            actual = dataset_hash(dataset)
+            if actual != recorded.content_hash:
+                raise CLLM4RecError(
+                    f"dataset {data} differs from the one this run was trained on "
+                    f"(content hash {actual[:12]}, expected {recorded.content_hash[:12]})"
+                )
+            self._datasets[key] = dataset
+        return self._datasets[key]
 
 
-def load_run(run_dir: str | Path, *, device: str = "cpu", data: str | Path | None = None) -> LoadedRun:
-    """Load the final checkpoint of a run folder (finetuned if present, else pretrained)."""
-    from cllm4rec.model import CLLM4Rec
-    from cllm4rec.training.engine import resolve_device
-    from cllm4rec.training.run_folder import RunFolder
-    from cllm4rec.training.runner import final_checkpoint
-
+def load_run(run_dir: str | Path, *, device: str = "auto", progress: bool = False) -> LoadedRun:
+    """Load the final checkpoint of a run folder (finetuned if present, else pretrained), checked file by file."""
     run = RunFolder(Path(run_dir))
-    info = run.info()
-    config = run.config()
-    dataset = Dataset.load(data or info["dataset"])
-    run.check_dataset(dataset)
-    path, style = final_checkpoint(run)
+    if not run.root.is_dir():
+        raise CLLM4RecError(f"run folder {run.root} does not exist")
+    path, style = run.final()
+    verify_checkpoint(path)
+    record = read_record(path)
     device = resolve_device(device)
     model = CLLM4Rec.load(path / "model", device=device)
-    model.autocast = config.model.bf16
+    model.autocast = record.config.model.bf16
     model.eval()
-    return LoadedRun(model, model.id_tokenizer(), dataset, style, config.model.max_length, device, path)
+    if (model.n_users, model.n_items) != (record.catalog.n_users, record.catalog.n_items):
+        raise CLLM4RecError(f"checkpoint {path}: the model and its ID catalogue disagree on the number of users/items")
+    recommender = CLLM4RecRecommender(
+        model,
+        model.id_tokenizer(),
+        style=style,
+        max_length=record.config.model.max_length,
+        progress=progress,
+        dataset_hash=record.dataset.content_hash,
+    )
+    return LoadedRun(run.root, path, style, record, recommender, device)
 
 
-def _check_k(k: int, n_items: int) -> None:
-    if k <= 0:
-        raise CLLM4RecError(f"k must be a positive number of items, got {k}")
-    if k > n_items:
-        raise CLLM4RecError(f"k={k} is larger than the number of items ({n_items})")
-
-
-def user_history(dataset: Dataset, user: int) -> np.ndarray:
-    """Everything the dataset knows a user interacted with (train, validation and test)."""
-    return np.unique(np.concatenate([user_items(dataset.split(s), user) for s in ("train", "valid", "test")]))
-
-
-def resolve_user(dataset: Dataset, user: str) -> int:
-    if user not in dataset.user_index:
-        raise CLLM4RecError(f"unknown user {user!r}: not in the dataset (use --history to serve a new user)")
-    return dataset.user_index[user]
-
-
-def resolve_items(dataset: Dataset, items: Sequence[str]) -> np.ndarray:
+def _resolve(catalog: Catalog, query: Query) -> tuple[int, np.ndarray]:
+    """(user row or -1, sorted item history) of one query; unknown IDs and empty histories are errors."""
+    if query.user is not None:
+        if query.user not in catalog.user_index:
+            raise CLLM4RecError(f"unknown user {query.user!r}: not in the dataset (use --history to serve a new user)")
+        user = catalog.user_index[query.user]
+        return user, catalog.known.indices[catalog.known.indptr[user] : catalog.known.indptr[user + 1]]
+    items = list(query.history or ())
     if not items:
         raise CLLM4RecError("the history is empty: give at least one item ID")
-    unknown = [i for i in items if i not in dataset.item_index]
+    unknown = [i for i in items if i not in catalog.item_index]
     if unknown:
         raise CLLM4RecError(f"unknown item ID(s) in the history: {', '.join(map(str, unknown[:5]))}")
-    return np.unique(np.asarray([dataset.item_index[i] for i in items], dtype=np.int64))
+    return -1, np.unique(np.asarray([catalog.item_index[i] for i in items], dtype=np.int64))
 
 
-def recommend(
-    loaded: LoadedRun,
-    *,
-    user: str | None = None,
-    history: Sequence[str] | None = None,
-    k: int = 10,
-) -> list[Recommendation]:
-    """Top-k items for a known ``user`` (external ID) or a raw ``history`` of external item IDs."""
-    return recommend_many(
-        loaded, users=None if user is None else [user], histories=None if history is None else [history], k=k
-    )[0]
-
-
-def recommend_many(
-    loaded: LoadedRun,
-    *,
-    users: Sequence[str] | None = None,
-    histories: Sequence[Sequence[str]] | None = None,
-    k: int = 10,
-    batch_size: int = 32,
-    progress: bool = False,
-    chunk_users: int = 4096,
-) -> list[list[Recommendation]]:
-    """Batched ``recommend``: either known users or raw histories (exactly one of the two)."""
-    ds = loaded.dataset
-    _check_k(k, ds.n_items)
-    if (users is None) == (histories is None):
-        raise CLLM4RecError("give either users or histories, not both and not neither")
-    if users is not None:
-        idx = [resolve_user(ds, u) for u in users]
-        hist = [user_history(ds, i) for i in idx]
-        tokens: list[int | None] = list(idx)
-    else:
-        hist = [resolve_items(ds, h) for h in histories]
-        tokens = [None] * len(hist)
-    for n, seen in enumerate(hist):
-        if k > ds.n_items - len(seen):
-            who = users[n] if users is not None else f"history {n + 1}"
-            raise CLLM4RecError(f"k={k} is more than the {ds.n_items - len(seen)} items {who} has not seen")
-    results = []
-    for start in range(0, len(hist), chunk_users):  # bounded memory: chunk x items scores at a time
-        part = slice(start, start + chunk_users)
-        prompts = build_prompts(loaded.tok, tokens[part], hist[part], loaded.max_length, loaded.style)
-        scores = score_prompts(
-            loaded.model, loaded.tok, prompts, batch_size=batch_size, device=loaded.device, progress=progress
-        )
-        for row, seen in zip(scores.clone(), hist[part], strict=True):  # clone: scores are inference tensors
-            row[torch.as_tensor(seen, dtype=torch.long)] = -torch.inf
-            top = torch.topk(row, k)
+def recommend(loaded: LoadedRun, queries: Sequence[Query], *, k: int = 10) -> list[list[Recommendation]]:
+    """The top-``k`` unseen items for each query, best first; every query is checked before any scoring."""
+    catalog = loaded.catalog
+    if k <= 0:
+        raise CLLM4RecError(f"k must be a positive number of items, got {k}")
+    if k > catalog.n_items:
+        raise CLLM4RecError(f"k={k} is larger than the number of items ({catalog.n_items})")
+    resolved = [_resolve(catalog, q) for q in queries]
+    for query, (_, seen) in zip(queries, resolved, strict=True):
+        if k > catalog.n_items - len(seen):
+            raise CLLM4RecError(
+                f"k={k} is more than the {catalog.n_items - len(seen)} items {query.describe()} has not seen"
+            )
+    results: list[list[Recommendation]] = []
+    step = batch_users(catalog.n_items)
+    for start in range(0, len(resolved), step):  # bounded memory: step x items scores at a time
+        part = resolved[start : start + step]
+        users = np.asarray([u for u, _ in part], dtype=np.int64)
+        history = _history_matrix([seen for _, seen in part], catalog.n_items)
+        scores = loaded.recommender.score(users, history)
+        top = topk_items(scores, k, exclude=history)
+        for row, items in enumerate(top):
             results.append(
                 [
-                    Recommendation(r + 1, ds.item_ids[j], float(s), ds.item_title(j))
-                    for r, (s, j) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True))
+                    Recommendation(r + 1, catalog.item_ids[j], float(scores[row, j]), catalog.titles[j])
+                    for r, j in enumerate(items.tolist())
                 ]
             )
     return results
+
+
+def _history_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
+    indptr = np.concatenate([[0], np.cumsum([len(h) for h in histories])])
+    indices = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
+    data = np.ones(len(indices), dtype=np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(histories), n_items))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
 
 
 @dataclass

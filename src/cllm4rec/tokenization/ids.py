@@ -1,4 +1,4 @@
-"""The extended vocabulary: backbone words, then one atomic token per user, then one per item (METHOD §1).
+"""The extended vocabulary: backbone words, then one atomic token per user, then one per item (docs/DESIGN.md §1).
 
 Token ids: words ``0..N-1`` (the backbone's embedding rows), ``user_i`` -> ``N + i``,
 ``item_j`` -> ``N + I + j``.
@@ -26,12 +26,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
-
-    from cllm4rec.backbone import LoadedBackbone
 
 ID_PATTERN = re.compile(r"\b(user|item)_(\d+)\b")
 _NO_SPACE_AFTER = tuple("([{<\"'/-")
@@ -154,9 +152,3 @@ class IDTokenizer:
             out += name
         flush()
         return out
-
-
-def build_id_tokenizer(backbone: LoadedBackbone, n_users: int, n_items: int) -> IDTokenizer:
-    """The ID tokenizer of a loaded backbone: ``n_words`` = rows of its input embedding."""
-    n_words = int(backbone.model.get_input_embeddings().weight.shape[0])
-    return IDTokenizer(backbone.tokenizer, n_users, n_items, n_words)

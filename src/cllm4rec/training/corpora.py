@@ -1,14 +1,9 @@
-"""The documents CLLM4Rec trains on (METHOD §2 and §4), as (prompt ids, main-text ids) pairs.
+"""The documents CLLM4Rec trains on (docs/DESIGN.md §2 and §4), as (prompt ids, main-text ids) pairs.
 
-| corpus          | prompt                                                     | main text           |
-|-----------------|------------------------------------------------------------|---------------------|
-| interactions    | ``user_i has interacted with``                             | item tokens         |
-| reviews         | ``user_i wrote the following review for item_j:``          | the review          |
-| item text       | ``The <field> of item_j is:``                              | the field's text    |
-| user text       | ``The <field> of user_i is:``                              | the field's text    |
-| recommendation  | ``user_i has interacted with <items>, user_i will interact with`` | (none: scored over all items) |
-
-Only training interactions (and reviews of training pairs) are used, so nothing leaks from validation/test.
+Interaction documents (main text: the user's items), content documents (reviews, item and user texts) and
+one epoch of recommendation documents (a masked history as the prompt, the held-out items as targets). The
+prompt templates live in :mod:`cllm4rec.tokenization.prompts`. Only training interactions (and reviews of
+training pairs) are used, so nothing leaks from validation or test.
 """
 
 from __future__ import annotations
@@ -19,14 +14,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from cllm4rec.data import Dataset
+from cllm4rec.data.matrix import row_items
 from cllm4rec.tokenization import IDTokenizer
+from cllm4rec.tokenization.prompts import (
+    interaction_prompt,
+    item_field_prompt,
+    rec_prompt,
+    review_prompt,
+    user_field_prompt,
+)
 
 Doc = tuple[list[int], list[int]]
-
-
-def user_items(matrix: sp.csr_matrix, user: int) -> np.ndarray:
-    """Column indices of one CSR row."""
-    return matrix.indices[matrix.indptr[user] : matrix.indptr[user + 1]]
 
 
 def interaction_docs(
@@ -35,12 +33,12 @@ def interaction_docs(
     """One document per user with train items; item order reshuffled on every call when ``reorder``."""
     docs: list[Doc] = []
     for user in range(train.shape[0]):
-        items = user_items(train, user)
+        items = row_items(train, user)
         if len(items) == 0:
             continue
         if reorder:
             items = rng.permutation(items)
-        prompt = tok.encode(f"user_{user} has interacted with")
+        prompt = interaction_prompt(tok, user)
         docs.append((prompt, [tok.item_token(int(j)) for j in items]))
     return docs
 
@@ -55,15 +53,15 @@ def content_docs(tok: IDTokenizer, dataset: Dataset, max_length: int) -> list[Do
     for review in dataset.reviews:
         if train[review.user, review.item] == 0:
             continue
-        prompt = tok.encode(f"user_{review.user} wrote the following review for item_{review.item}:")
+        prompt = review_prompt(tok, review.user, review.item)
         docs.append(_text_doc(tok, prompt, review.text, max_length))
     for item, fields in enumerate(dataset.item_text):
         for name, text in fields.items():
-            prompt = tok.encode(f"The {name} of item_{item} is:")
+            prompt = item_field_prompt(tok, item, name)
             docs.append(_text_doc(tok, prompt, text, max_length))
     for user, fields in enumerate(dataset.user_text):
         for name, text in fields.items():
-            prompt = tok.encode(f"The {name} of user_{user} is:")
+            prompt = user_field_prompt(tok, user, name)
             docs.append(_text_doc(tok, prompt, text, max_length))
     return [d for d in docs if d[1]]
 
@@ -71,29 +69,6 @@ def content_docs(tok: IDTokenizer, dataset: Dataset, max_length: int) -> list[Do
 def _text_doc(tok: IDTokenizer, prompt: list[int], text: str, max_length: int) -> Doc:
     main = tok.encode(" " + text.strip())
     return prompt, main[: max(0, max_length - len(prompt))]
-
-
-def rec_prompt(tok: IDTokenizer, user: int | None, items: np.ndarray | list[int], max_length: int) -> list[int]:
-    """The recommendation prompt for a history; ``user=None`` serves someone without a user token.
-
-    With a user: ``user_i has interacted with <items>, user_i will interact with``.
-    Without: ``A user has interacted with <items>, the user will interact with`` (same template, the ID
-    token replaced by words). A history longer than the context budget keeps its first items.
-    """
-    if user is None:
-        head, tail = tok.encode("A user has interacted with"), tok.encode(", the user will interact with")
-    else:
-        head = tok.encode(f"user_{user} has interacted with")
-        tail = tok.encode(f", user_{user} will interact with")
-    room = max(0, max_length - len(head) - len(tail))
-    return head + [tok.item_token(int(j)) for j in list(items)[:room]] + tail
-
-
-def lm_prompt(tok: IDTokenizer, user: int | None, items: np.ndarray | list[int], max_length: int) -> list[int]:
-    """The interaction-document prompt plus history: the pretrained LM's next-item distribution follows."""
-    head = tok.encode("A user has interacted with" if user is None else f"user_{user} has interacted with")
-    room = max(0, max_length - len(head))
-    return head + [tok.item_token(int(j)) for j in list(items)[:room]]
 
 
 @dataclass
@@ -119,7 +94,7 @@ def rec_docs(
     """
     users, prompts, targets = [], [], []
     for user in range(train.shape[0]):
-        items = user_items(train, user)
+        items = row_items(train, user)
         if len(items) == 0:
             continue
         items = rng.permutation(items)

@@ -1,8 +1,8 @@
-"""Shared training pieces as plain functions: set-up, optimizers, one pass over a corpus, validation.
+"""Shared training pieces as plain functions: set-up, optimizers, one pass of one objective over a corpus.
 
 Built on Hugging Face Accelerate from the start: a single process runs unchanged, and the same code runs
-under ``accelerate launch`` on several GPUs (the task module below is what gets wrapped for data
-parallelism, so every loss goes through ``forward``).
+under ``accelerate launch`` on several GPUs (:class:`~cllm4rec.training.objectives.ObjectiveModule` is what
+gets wrapped for data parallelism, so every loss goes through its ``forward``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ import torch
 from tqdm.auto import tqdm
 
 from cllm4rec.backbone import load_backbone
+from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
-from cllm4rec.errors import CLLM4RecError
-from cllm4rec.model import CLLM4Rec
+from cllm4rec.model import SIDES, CLLM4Rec, resolve_device
+from cllm4rec.runs.checkpoint import RunRecord
+from cllm4rec.runs.config import ModelConfig, RunConfig
 from cllm4rec.tokenization import IDTokenizer, collate
 from cllm4rec.training.batching import bucket_batches
-from cllm4rec.training.config import ModelConfig
+from cllm4rec.training.corpora import Doc
+from cllm4rec.training.objectives import Objective, ObjectiveModule
 
 STAGE_CODES = {"pretrain": 1, "finetune": 2}
 
@@ -31,45 +34,16 @@ def epoch_rng(seed: int, stage: str, epoch: int, part: int = 0) -> np.random.Gen
     return np.random.default_rng([seed, STAGE_CODES[stage], epoch, part])
 
 
-class TaskModule(torch.nn.Module):
-    """Routes each training task through ``forward`` (what DDP needs to synchronise gradients)."""
-
-    def __init__(self, model: CLLM4Rec) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(
-        self, task: str, batch: Any, lambda_c: float, targets: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return (total loss, task loss, regularization) for one batch of one task."""
-        m = self.model
-        if task == "collab":
-            out, trained = m.item_lm_loss(batch, side="collab"), "collab"
-        elif task == "content":
-            out, trained = m.word_lm_loss(batch, side="content"), "content"
-        elif task == "rec":
-            out, trained = m.rec_loss(batch, targets, side="collab"), "collab"
-        else:  # pragma: no cover - programming error
-            raise ValueError(f"unknown task {task}")
-        if lambda_c > 0:
-            reg = m.mutual_reg(batch.input_ids, trained=trained)
-            total = out.loss + lambda_c * reg
-        else:
-            reg = torch.zeros((), device=out.loss.device)
-            total = out.loss
-        return total, out.loss.detach(), reg.detach()
-
-
 @dataclass
 class Context:
-    """Everything a stage loop needs: the accelerator, model, tokenizer and data."""
+    """Everything a stage loop needs: the accelerator, model, tokenizer, data and the run record."""
 
     accelerator: Any
     model: CLLM4Rec
-    task: TaskModule
+    objectives: ObjectiveModule  # the model behind ``forward``, as Accelerate prepared it
     tok: IDTokenizer
     dataset: Dataset
-    model_config: ModelConfig
+    record: RunRecord
     seed: int
     progress: bool
 
@@ -77,24 +51,28 @@ class Context:
     def device(self) -> torch.device:
         return self.accelerator.device
 
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.record.config.model
 
-def resolve_device(device: str) -> str:
-    """Map ``auto`` to cuda when available; refuse cuda when it is not."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise CLLM4RecError(f"unknown device {device!r}; use cpu, cuda or auto")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise CLLM4RecError("--device cuda was asked for but no CUDA device is available")
-    return device
+
+@dataclass(frozen=True)
+class PassResult:
+    """One pass of one objective: mean loss and regularization per document, optimizer steps, tokens."""
+
+    loss: float
+    reg: float
+    steps: int
+    tokens: int
 
 
 def build_context(
-    dataset: Dataset, model_config: ModelConfig, *, seed: int, device: str = "auto", progress: bool = True
+    dataset: Dataset, config: RunConfig, *, seed: int, device: str = "auto", progress: bool = True
 ) -> Context:
     """Load the backbone, build the model with freshly initialised ID tables, wrap it for Accelerate."""
     from accelerate import Accelerator
 
+    model_config = config.model
     device = resolve_device(device)
     accelerator = Accelerator(cpu=device == "cpu")
     torch.manual_seed(seed)
@@ -108,18 +86,17 @@ def build_context(
         ref=loaded.ref,
     )
     model.autocast = model_config.bf16
-    from cllm4rec.model import build_id_tokenizer
-
-    tok = build_id_tokenizer(loaded, dataset.n_users, dataset.n_items)
-    task = accelerator.prepare(TaskModule(model))
-    return Context(accelerator, model, task, tok, dataset, model_config, seed, progress)
+    tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
+    objectives = accelerator.prepare(ObjectiveModule(model))
+    record = RunRecord.from_dataset(config, dataset)
+    return Context(accelerator, model, objectives, tok, dataset, record, seed, progress)
 
 
 def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[str, torch.optim.Optimizer]:
     """One Adam per embedding side, so an L-step never moves content tables and vice versa."""
     optimizers = {}
-    for side in ("collab", "content"):
-        users, items = getattr(model, f"user_{side}"), getattr(model, f"item_{side}")
+    for side in SIDES:
+        users, items = model.tables(side)
         groups = [
             {"params": list(users.parameters()), "lr": lr * user_lr_scale},
             {"params": list(items.parameters()), "lr": lr},
@@ -130,8 +107,8 @@ def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[st
 
 def run_pass(
     ctx: Context,
-    task: str,
-    docs: list[tuple[list[int], list[int]]],
+    objective: Objective,
+    docs: list[Doc],
     *,
     batch_size: int,
     rng: np.random.Generator,
@@ -139,40 +116,34 @@ def run_pass(
     optimizer: torch.optim.Optimizer,
     targets: list[np.ndarray] | None = None,
     desc: str = "",
-) -> dict[str, float]:
-    """One pass over ``docs`` (bucketed by length); returns mean task loss, regularization and steps."""
+) -> PassResult:
+    """One pass of ``objective`` over ``docs`` (bucketed by length, one optimizer step per batch)."""
     if not docs:
-        return {"loss": math.nan, "reg": math.nan, "steps": 0, "tokens": 0}
+        return PassResult(math.nan, math.nan, 0, 0)
     max_len = ctx.model_config.max_length
     lengths = np.fromiter((min(len(p) + len(m), max_len) for p, m in docs), dtype=np.int64, count=len(docs))
     batches = bucket_batches(lengths, batch_size, rng)
-    ctx.task.train()
-    sums = {"loss": 0.0, "reg": 0.0}
-    weight = 0.0
+    ctx.objectives.train()
+    loss_sum, reg_sum, weight = 0.0, 0.0, 0.0
     bar = tqdm(batches, desc=desc, disable=not ctx.progress, leave=False, dynamic_ncols=True)
     for idx in bar:
         batch = collate([docs[i] for i in idx], ctx.tok.pad_id, max_len).to(ctx.device)
         tgt = None
         if targets is not None:
-            tgt = torch.zeros(len(idx), ctx.dataset.n_items, device=ctx.device)
+            tgt = torch.zeros(len(idx), ctx.dataset.n_items, device=ctx.device)  # (B, J) multi-hot
             for row, i in enumerate(idx):
                 tgt[row, torch.as_tensor(targets[i], device=ctx.device)] = 1.0
         optimizer.zero_grad(set_to_none=True)
-        total, loss, reg = ctx.task(task, batch, lambda_c, tgt)
+        total, loss, reg = ctx.objectives(objective, batch, lambda_c, tgt)
         if not torch.isfinite(total):
-            raise CLLM4RecError(f"{task} loss became {total.item()}; lower the learning rate")
+            raise CLLM4RecError(f"{objective.name} loss became {total.item()}; lower the learning rate")
         ctx.accelerator.backward(total)
         optimizer.step()
-        sums["loss"] += loss.item() * len(idx)
-        sums["reg"] += reg.item() * len(idx)
+        loss_sum += loss.item() * len(idx)
+        reg_sum += reg.item() * len(idx)
         weight += len(idx)
-        bar.set_postfix(loss=f"{sums['loss'] / weight:.4f}")
-    return {
-        "loss": sums["loss"] / weight,
-        "reg": sums["reg"] / weight,
-        "steps": len(batches),
-        "tokens": int(lengths.sum()),
-    }
+        bar.set_postfix(loss=f"{loss_sum / weight:.4f}")
+    return PassResult(loss_sum / weight, reg_sum / weight, len(batches), int(lengths.sum()))
 
 
 def sample_docs(docs: list[Any], fraction: float, rng: np.random.Generator) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Stage 2, recommendation-oriented finetuning (METHOD §4), as one readable loop.
+"""Stage 2, recommendation-oriented finetuning (docs/DESIGN.md §4), as one readable loop.
 
 Each epoch masks a random share of every user's train items, predicts them from the remaining history with
 the multinomial item head (one forward pass scores all items), regularises the collaborative embeddings
@@ -12,19 +12,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cllm4rec.errors import CLLM4RecError
-from cllm4rec.training.checkpoint import load_optimizers, load_tables, read_state
-from cllm4rec.training.config import FinetuneConfig
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.runs.checkpoint import load_tables, read_state
+from cllm4rec.runs.config import FinetuneConfig
+from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.corpora import content_docs, rec_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
-from cllm4rec.training.run_folder import RunFolder
-from cllm4rec.training.stage_utils import close_epoch, content_pass, record_pass, validation_row
+from cllm4rec.training.epoch import close_epoch, content_pass, record_pass, validation_row
+from cllm4rec.training.objectives import CONTENT, REC
+from cllm4rec.training.state import StageState, resume_stage
 
 STAGE = "finetune"
 
 
-def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Finetune from the pretraining checkpoint; returns the final ``state.json`` content."""
+def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False) -> StageState:
+    """Finetune from the pretraining checkpoint; returns the final stage state."""
     pre_state = read_state(run.last("pretrain"))
     if pre_state is None or not pre_state.get("complete"):
         raise CLLM4RecError(
@@ -32,36 +34,23 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
         )
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
     optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
-    saved = read_state(run.last(STAGE)) if resume else None
-    if saved is not None:
-        load_tables(model, run.last(STAGE))
-        load_optimizers(optimizers, run.last(STAGE))
-        state = saved
-    else:
+    state = resume_stage(run, STAGE, ctx, optimizers) if resume else None
+    if state is None:  # epoch 0: the pretrained model, validated, is the first "best"
         load_tables(model, run.best("pretrain"))
         started = time.perf_counter()
         metrics, score = validation_row(ctx, cfg.selection, style="rec")
+        state = StageState(STAGE, ctx.seed, best_metric=score, best_epoch=0, complete=cfg.epochs == 0)
         row = {"epoch": 0, "phase": "pretrained", **metrics}
-        state = {
-            "stage": STAGE,
-            "epoch": 0,
-            "step": 0,
-            "seed": ctx.seed,
-            "best_metric": score,
-            "best_epoch": 0,
-            "bad_epochs": 0,
-            "history": [],
-            "complete": cfg.epochs == 0,
-            "stopped_early": False,
-        }
-        close_epoch(run, STAGE, ctx, optimizers, state, row, started=started, improved=True)
-    if state.get("complete"):
+        close_epoch(run, ctx, optimizers, state, row, started=started, improved=True)
+    if state.complete:
         return state
+
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if cfg.content else []
     lambda_c = cfg.lambda_c if content else 0.0
-    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch, "phase": "finetune"}
+        # R-step: predict a fresh random share of each user's items from the rest of their history
         rec = rec_docs(
             tok,
             train,
@@ -70,20 +59,19 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             cfg.target,
             ctx.model_config.max_length,
         )
-        docs = [(p, []) for p in rec.prompts]
         res = run_pass(
             ctx,
-            "rec",
-            docs,
+            REC,
+            [(prompt, []) for prompt in rec.prompts],
             batch_size=cfg.batch_size,
             rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
             lambda_c=lambda_c,
-            optimizer=optimizers["collab"],
+            optimizer=optimizers[REC.side],
             targets=rec.targets,
             desc=f"finetune {epoch}/{cfg.epochs} R",
         )
-        record_pass(row, state, "rec", res)
-        if content:
+        record_pass(row, state, REC, res)
+        if content:  # C-step, regularised toward the recommendation embeddings
             res = content_pass(
                 ctx,
                 STAGE,
@@ -92,21 +80,22 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
                 fraction=cfg.content_fraction,
                 batch_size=cfg.batch_size,
                 lambda_c=lambda_c,
-                optimizer=optimizers["content"],
+                optimizer=optimizers[CONTENT.side],
                 desc=f"finetune {epoch}/{cfg.epochs} C",
             )
-            record_pass(row, state, "content", res)
+            record_pass(row, state, CONTENT, res)
+
         metrics, score = validation_row(ctx, cfg.selection, style="rec")
         row.update(metrics)
-        improved = score > state["best_metric"]
+        improved = score > state.best_metric
         if improved:
-            state["best_metric"], state["best_epoch"], state["bad_epochs"] = score, epoch, 0
+            state.best_metric, state.best_epoch, state.bad_epochs = score, epoch, 0
         else:
-            state["bad_epochs"] += 1
-        state["stopped_early"] = state["bad_epochs"] >= cfg.patience and epoch < cfg.epochs
-        state["complete"] = epoch == cfg.epochs or state["stopped_early"]
-        close_epoch(run, STAGE, ctx, optimizers, state, row, started=started, improved=improved)
-        if state["stopped_early"]:
+            state.bad_epochs += 1
+        state.stopped_early = state.bad_epochs >= cfg.patience and epoch < cfg.epochs
+        state.complete = epoch == cfg.epochs or state.stopped_early
+        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved)
+        if state.stopped_early:
             print(f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)")
             break
     return state

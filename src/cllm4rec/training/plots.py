@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-LOSS_KEYS = ("collab_loss", "content_loss", "rec_loss", "collab_reg", "content_reg", "rec_reg")
-METRIC_KEYS = ("valid_recall@20", "valid_recall@40", "valid_ndcg@100")
+from cllm4rec.core.files import atomic_file
+from cllm4rec.training.log_keys import LOSS_KEYS, PLOTTED_METRIC_KEYS, VALID_PREFIX
 
 
 def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
@@ -39,11 +37,11 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
         ax_loss.grid(alpha=0.3)
         if ax_loss.lines:
             ax_loss.legend(fontsize=8)
-        for key in METRIC_KEYS:
+        for key in PLOTTED_METRIC_KEYS:
             pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key))]
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax_metric.plot(xs, ys, marker="o", ms=3, label=key.removeprefix("valid_"))
+                ax_metric.plot(xs, ys, marker="o", ms=3, label=key.removeprefix(VALID_PREFIX))
         ax_metric.set_title(f"{stage}: validation")
         epochs = sorted({r["epoch"] for r in rows})
         for ax in (ax_loss, ax_metric):
@@ -61,11 +59,9 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
                 0.5, 0.5, "no validation in this stage", ha="center", va="center", transform=ax_metric.transAxes
             )
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".curves.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _finite(value: Any) -> bool:

@@ -1,4 +1,4 @@
-"""Stage 1, soft+hard prompted pretraining (METHOD §2-§3), as one readable loop.
+"""Stage 1, soft+hard prompted pretraining with mutual regularization (docs/DESIGN.md §2-§3), one loop.
 
 Schedule: ``warmup_epochs`` content-only epochs, then ``epochs`` alternating epochs of an L-pass
 (collaborative LM over the item space + mutual regularization toward the frozen content embeddings) and a
@@ -10,60 +10,51 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cllm4rec.training.checkpoint import load_optimizers, load_tables, read_state, save_checkpoint
-from cllm4rec.training.config import SELECTION_METRICS, PretrainConfig
+from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS
+from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
+from cllm4rec.runs.config import PretrainConfig
+from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
-from cllm4rec.training.run_folder import RunFolder
-from cllm4rec.training.stage_utils import close_epoch, content_pass, copy_checkpoint, record_pass, validation_row
+from cllm4rec.training.epoch import close_epoch, content_pass, record_pass, validation_row
+from cllm4rec.training.objectives import COLLAB, CONTENT
+from cllm4rec.training.state import StageState, resume_stage
 
 STAGE = "pretrain"
 
 
-def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Pretrain the ID embeddings; returns the final ``state.json`` content."""
+def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False) -> StageState:
+    """Pretrain the ID embeddings; returns the final stage state."""
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
     optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
-    state: dict[str, Any] = {
-        "stage": STAGE,
-        "epoch": 0,
-        "step": 0,
-        "seed": ctx.seed,
-        "best_metric": None,
-        "best_epoch": None,
-        "history": [],
-        "complete": False,
-    }
-    saved = read_state(run.last(STAGE)) if resume else None
-    if saved is not None:
-        load_tables(model, run.last(STAGE))
-        load_optimizers(optimizers, run.last(STAGE))
-        state = saved
-        if state.get("complete"):
-            return state
+    state = (resume_stage(run, STAGE, ctx, optimizers) if resume else None) or StageState(STAGE, ctx.seed)
+    if state.complete:
+        return state
+
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if cfg.content else []
-    if cfg.content and not content and state["epoch"] == 0:
+    if cfg.content and not content and state.epoch == 0:
         print("cllm4rec: this dataset has no text: training the collaborative side only (no content LM)")
     lambda_c = cfg.lambda_c if content else 0.0
     warmup = cfg.warmup_epochs if content else 0
     total = warmup + cfg.epochs
-    for epoch in range(state["epoch"] + 1, total + 1):
+
+    for epoch in range(state.epoch + 1, total + 1):
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch, "phase": "warmup" if epoch <= warmup else "alternating"}
-        if epoch > warmup:
+        if epoch > warmup:  # L-step: the collaborative LM over this epoch's reshuffled interaction documents
             docs = interaction_docs(tok, train, epoch_rng(ctx.seed, STAGE, epoch, 0), cfg.reorder)
             res = run_pass(
                 ctx,
-                "collab",
+                COLLAB,
                 docs,
                 batch_size=cfg.batch_size,
                 rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
                 lambda_c=lambda_c,
-                optimizer=optimizers["collab"],
+                optimizer=optimizers[COLLAB.side],
                 desc=f"pretrain {epoch}/{total} L",
             )
-            record_pass(row, state, "collab", res)
-        if content:
+            record_pass(row, state, COLLAB, res)
+        if content:  # C-step: the content LM over reviews and item/user texts
             res = content_pass(
                 ctx,
                 STAGE,
@@ -72,21 +63,22 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
                 fraction=cfg.content_fraction,
                 batch_size=cfg.batch_size,
                 lambda_c=lambda_c,
-                optimizer=optimizers["content"],
+                optimizer=optimizers[CONTENT.side],
                 desc=f"pretrain {epoch}/{total} C",
             )
-            record_pass(row, state, "content", res)
+            record_pass(row, state, CONTENT, res)
         improved = False
         if cfg.validate and epoch > warmup:
-            metrics, score = validation_row(ctx, SELECTION_METRICS, style="lm")
+            metrics, score = validation_row(ctx, DEFAULT_SELECTION_KEYS, style="lm")
             row.update(metrics)
-            if state["best_metric"] is None or score > state["best_metric"]:
-                state["best_metric"], state["best_epoch"], improved = score, epoch, True
-        state["complete"] = epoch == total
-        close_epoch(run, STAGE, ctx, optimizers, state, row, started=started, improved=improved)
+            if state.best_metric is None or score > state.best_metric:
+                state.best_metric, state.best_epoch, improved = score, epoch, True
+        state.complete = epoch == total
+        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved)
+
     if total == 0:
-        state["complete"] = True
-        save_checkpoint(run.last(STAGE), model, optimizers, state)
-    if state["best_epoch"] is None:  # no validation in this stage: the best model is the last one
+        state.complete = True
+        save_checkpoint(run.last(STAGE), model, optimizers, state.to_dict(), ctx.record)
+    if state.best_epoch is None:  # no validation in this stage: the best model is the last one
         copy_checkpoint(run.last(STAGE), run.best(STAGE))
     return state

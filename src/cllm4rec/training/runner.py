@@ -5,21 +5,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cllm4rec.atomic import write_json_atomic
+from cllm4rec.core.defaults import DEFAULT_SEED
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import write_json_atomic
 from cllm4rec.data import Dataset
-from cllm4rec.errors import CLLM4RecError
-from cllm4rec.training.checkpoint import load_tables, read_state
-from cllm4rec.training.config import RunConfig
-from cllm4rec.training.run_folder import RunFolder
+from cllm4rec.runs.checkpoint import load_tables, read_state
+from cllm4rec.runs.config import RunConfig
+from cllm4rec.runs.folder import RunFolder
+
+if TYPE_CHECKING:
+    from cllm4rec.training.engine import Context
+    from cllm4rec.training.state import StageState
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """Runtime options, kept apart from the model/training config."""
 
-    seed: int = 98765
+    seed: int = DEFAULT_SEED
     device: str = "auto"
     resume: bool = False
     force: bool = False
@@ -45,15 +50,15 @@ def open_run(
     return run, dataset, run.config(), options.seed
 
 
-def _context(dataset: Dataset, config: RunConfig, seed: int, options: RunOptions):
+def _context(dataset: Dataset, config: RunConfig, seed: int, options: RunOptions) -> Context:
     from cllm4rec.training.engine import build_context
 
-    return build_context(dataset, config.model, seed=seed, device=options.device, progress=options.progress)
+    return build_context(dataset, config, seed=seed, device=options.device, progress=options.progress)
 
 
 def run_pretrain_stage(
     out: str | Path, data: str | Path | None, config: RunConfig | None, options: RunOptions
-) -> dict[str, Any]:
+) -> StageState:
     """``cllm4rec pretrain``: start (or resume) a run folder and pretrain."""
     from cllm4rec.training.pretrain import run_pretrain
 
@@ -64,7 +69,7 @@ def run_pretrain_stage(
 
 def run_finetune_stage(
     out: str | Path, overrides: RunConfig | None, options: RunOptions, data: str | Path | None = None
-) -> dict[str, Any]:
+) -> StageState:
     """``cllm4rec finetune``: finetune a pretrained run folder (finetune settings may be overridden)."""
     from cllm4rec.training.finetune import run_finetune
 
@@ -78,20 +83,10 @@ def run_finetune_stage(
     return run_finetune(run, ctx, config.finetune, resume=options.resume)
 
 
-def final_checkpoint(run: RunFolder) -> tuple[Path, str]:
-    """The checkpoint a finished run serves from, and its prompt style (``rec`` or pretrained ``lm``)."""
-    if read_state(run.best("finetune")) is not None:
-        return run.best("finetune"), "rec"
-    if read_state(run.best("pretrain")) is not None:
-        return run.best("pretrain"), "lm"
-    raise CLLM4RecError(f"{run.root} holds no trained checkpoint yet")
-
-
 def run_train(
     out: str | Path, data: str | Path | None, config: RunConfig | None, options: RunOptions
 ) -> dict[str, Any]:
     """``cllm4rec train``: pretrain, finetune (unless disabled), then evaluate on test into ``metrics.json``."""
-    from cllm4rec.serving.scoring import evaluate_model
     from cllm4rec.training.finetune import run_finetune
     from cllm4rec.training.pretrain import run_pretrain
 
@@ -101,33 +96,30 @@ def run_train(
     run_pretrain(run, ctx, config.pretrain, resume=options.resume)
     if config.finetune.enabled:
         run_finetune(run, ctx, config.finetune, resume=options.resume)
-    return evaluate_run(run, ctx, dataset, started, evaluate_model)
+    return evaluate_run(run, ctx, started)
 
 
-def evaluate_run(run: RunFolder, ctx: Any, dataset: Dataset, started: float, evaluate_model: Any) -> dict[str, Any]:
+def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]:
     """Score the test split with the run's final checkpoint and write ``metrics.json``."""
-    path, style = final_checkpoint(run)
+    from cllm4rec.evaluation import evaluate
+    from cllm4rec.model.recommender import CLLM4RecRecommender
+
+    path, style = run.final()
     load_tables(ctx.model, path)
     train_seconds = time.perf_counter() - started
-    t0 = time.perf_counter()
-    metrics, evaluator = evaluate_model(
-        ctx.model,
-        ctx.tok,
-        dataset,
-        "test",
-        max_length=ctx.model_config.max_length,
-        style=style,
-        device=ctx.device,
-        progress=ctx.progress,
+    recommender = CLLM4RecRecommender(
+        ctx.model, ctx.tok, style=style, max_length=ctx.model_config.max_length, progress=ctx.progress
     )
+    t0 = time.perf_counter()
+    evaluation = evaluate(recommender, ctx.dataset, "test", progress=ctx.progress)
     score_seconds = time.perf_counter() - t0
     result = {
         "split": "test",
         "checkpoint": str(path.relative_to(run.root)),
         "prompt_style": style,
-        "metrics": metrics,
+        "metrics": evaluation.metrics,
         "train_seconds": round(train_seconds, 1),
-        "score_seconds_per_1k_users": round(1000 * score_seconds / max(1, len(evaluator.users)), 2),
+        "score_seconds_per_1k_users": round(1000 * score_seconds / max(1, evaluation.n_users), 2),
     }
     write_json_atomic(run.root / "metrics.json", result)
     return result

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data.options import ReaderOptions, check_format
 from cllm4rec.data.raw import RawDataset
 from cllm4rec.data.readers.amazon import read_amazon, read_amazon_meta
 from cllm4rec.data.readers.delimited import read_delimited
 from cllm4rec.data.readers.movielens import read_movielens
 from cllm4rec.data.readers.recbole import read_recbole
-from cllm4rec.errors import CLLM4RecError
 
 __all__ = ["read_raw", "read_amazon", "read_amazon_meta", "read_delimited", "read_movielens", "read_recbole"]
 

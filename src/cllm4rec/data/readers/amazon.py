@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from cllm4rec.data.raw import RawDataset, parse_number, read_lines, require_file, sha256_file
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import sha256_file
+from cllm4rec.data.raw import RawDataset, parse_number, read_lines, require_file
 from cllm4rec.data.text import join_list, normalize_text, strip_tags
-from cllm4rec.errors import CLLM4RecError
 
 
 def read_amazon(path: str | Path, meta: str | Path | None = None) -> RawDataset:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import sha256_file
 from cllm4rec.data.options import ReaderOptions
-from cllm4rec.data.raw import RawDataset, open_text, parse_number, require_file, sha256_file
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.data.raw import RawDataset, open_text, parse_number, require_file
 
 # lower-cased names with "_", "-" and spaces removed
 CANDIDATES = {

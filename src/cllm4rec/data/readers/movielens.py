@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cllm4rec.data.raw import RawDataset, parse_number, read_lines, sha256_file
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import sha256_file
+from cllm4rec.data.raw import RawDataset, parse_number, read_lines
 from cllm4rec.data.text import readable_title, user_profile
-from cllm4rec.errors import CLLM4RecError
 
 GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import sha256_file
 from cllm4rec.data.options import ReaderOptions
-from cllm4rec.data.raw import RawDataset, parse_number, read_lines, sha256_file
+from cllm4rec.data.raw import RawDataset, parse_number, read_lines
 from cllm4rec.data.text import is_placeholder, readable_title, user_profile
-from cllm4rec.errors import CLLM4RecError
 
 ITEM_FIELD_NAMES = {
     "movie_title": "title",

@@ -1,0 +1,13 @@
+"""Defaults shared by several layers and the command line (kept import-free so ``--help`` stays instant)."""
+
+DEFAULT_SEED = 98765
+"""Seed of the data split, the training run and the baselines unless one is given."""
+
+DEFAULT_BACKBONE = "smollm2-135m"
+"""The backbone alias used when none is named: SmolLM2-135M-Instruct (see ``backbone/smollm2.py``)."""
+
+DEVICES = ("auto", "cpu", "cuda")
+"""Where a model may run; ``auto`` picks CUDA when available."""
+
+DATA_FORMATS = ("movielens", "recbole", "amazon", "csv")
+"""Source formats ``cllm4rec data prepare`` reads (see ``data/readers``)."""

@@ -1,0 +1,120 @@
+"""A trained CLLM4Rec model behind the recommender contract: ``score(users, history) -> (B, J)`` (DESIGN §5).
+
+The same object scores validation during training, the test split in ``evaluate`` and ``benchmark``, and
+serves ``recommend``. A known user's prompt starts with their ``user_i`` token; anyone else (a row index
+outside the trained users, e.g. -1) is served from their history alone with the word-only template. One
+forward pass per prompt ranks the whole catalogue; prompts are scored shortest first, in batches, so little
+compute goes to padding.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data.matrix import row_items
+from cllm4rec.model.cllm4rec import CLLM4Rec
+from cllm4rec.tokenization import IDTokenizer, collate
+from cllm4rec.tokenization.prompts import PROMPT_STYLES, scoring_prompt
+
+if TYPE_CHECKING:
+    from cllm4rec.data.dataset import Dataset
+
+
+class CLLM4RecRecommender:
+    """Scores every item for a batch of users or raw histories with a trained :class:`CLLM4Rec`.
+
+    ``style`` is ``rec`` for a finetuned model (the item head after the recommendation prompt) or ``lm`` for a
+    model that was only pretrained (the next-item distribution after the interaction prompt).
+    ``dataset_hash``, when given, is the content hash of the dataset the model was trained on: ``fit`` refuses
+    any other dataset.
+    """
+
+    name = "cllm4rec"
+
+    def __init__(
+        self,
+        model: CLLM4Rec,
+        tok: IDTokenizer,
+        *,
+        style: str = "rec",
+        max_length: int = 256,
+        batch_size: int = 32,
+        progress: bool = False,
+        dataset_hash: str | None = None,
+    ) -> None:
+        if style not in PROMPT_STYLES:
+            raise CLLM4RecError(f"unknown prompt style {style!r}; expected one of {', '.join(PROMPT_STYLES)}")
+        if batch_size < 1:
+            raise CLLM4RecError(f"batch size must be >= 1, got {batch_size}")
+        self.model, self.tok = model, tok
+        self.style, self.max_length, self.batch_size = style, max_length, batch_size
+        self.progress = progress
+        self.dataset_hash = dataset_hash
+
+    @property
+    def n_users(self) -> int:
+        return self.model.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.model.n_items
+
+    def fit(self, dataset: Dataset, *, split: str = "valid", progress: bool = False) -> CLLM4RecRecommender:
+        """Check that ``dataset`` is the one the model was trained on; training itself is ``cllm4rec train``."""
+        name = {"val": "valid", "validation": "valid"}.get(split, split)
+        if name not in ("valid", "test"):
+            raise CLLM4RecError(f"a recommender is fitted for split 'valid' or 'test', got {split!r}")
+        if (dataset.n_users, dataset.n_items) != (self.n_users, self.n_items):
+            raise CLLM4RecError(
+                f"the model was trained on {self.n_users} users x {self.n_items} items, the dataset has "
+                f"{dataset.n_users} x {dataset.n_items}"
+            )
+        if self.dataset_hash is not None:
+            actual = dataset.meta.get("content_hash") or dataset.content_hash()
+            if actual != self.dataset_hash:
+                raise CLLM4RecError(
+                    f"the model was trained on another dataset (hash {self.dataset_hash[:12]}, this one {actual[:12]})"
+                )
+        return self
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """(B, J) float32 scores; row b uses ``history`` row b as the prompt's items.
+
+        ``users[b]`` outside ``0..n_users-1`` means someone without a user token (served from the history).
+        """
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        history = sp.csr_matrix(history)
+        if history.shape != (len(users), self.n_items):
+            raise CLLM4RecError(f"history has shape {history.shape}, expected ({len(users)}, {self.n_items})")
+        prompts = [
+            scoring_prompt(
+                self.tok,
+                int(u) if 0 <= u < self.n_users else None,
+                row_items(history, b),
+                self.max_length,
+                self.style,
+            )
+            for b, u in enumerate(users)
+        ]
+        return self.score_prompts(prompts).numpy()
+
+    @torch.inference_mode()
+    def score_prompts(self, prompts: list[list[int]]) -> torch.Tensor:
+        """Scores for all items, (len(prompts), J) float32 on the CPU, in the order of ``prompts``."""
+        model = self.model
+        order = np.argsort([len(p) for p in prompts], kind="stable")
+        out = torch.empty(len(prompts), model.n_items, dtype=torch.float32)
+        was_training = model.training
+        model.eval()
+        chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        for idx in tqdm(chunks, desc="scoring", disable=not self.progress, leave=False, dynamic_ncols=True):
+            batch = collate([(prompts[i], []) for i in idx], self.tok.pad_id).to(model.device)
+            out[torch.as_tensor(idx)] = model.rec_scores(batch, side="collab").float().cpu()
+        model.train(was_training)
+        return out

@@ -1,0 +1,1 @@
+"""The run folder format that training writes and serving reads: typed config, checkpoints, ID catalogue."""

@@ -1,0 +1,239 @@
+"""Typed, validated run configuration: one frozen dataclass per concern, loaded from YAML plus overrides.
+
+A run config has three sections. ``model`` says what is built (backbone, context budget, precision),
+``pretrain`` and ``finetune`` each configure one training stage. Defaults live here and only here; presets
+in ``cllm4rec/presets/*.yaml`` override some of them; ``key=value`` overrides on the command line
+(``pretrain.lr=3e-4``) come last. Unknown keys and ill-typed values are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cllm4rec.core.coerce import coerce
+from cllm4rec.core.defaults import DEFAULT_BACKBONE
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
+
+RETIRED_KEYS: dict[str, tuple[str, ...]] = {"finetune": ("eval_batch_size",)}
+"""Keys older versions wrote into ``config.yaml`` that no longer mean anything: ignored when read."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What is built: the backbone and how the ID tokens and documents are shaped."""
+
+    backbone: str = DEFAULT_BACKBONE
+    """Backbone alias, Hugging Face id or folder, or a ``.gguf`` file."""
+    random_backbone: bool = False
+    """Re-initialise the backbone's weights randomly (the "from scratch" ablation)."""
+    init_scale: float = 0.1
+    """ID embeddings start as N(0, (init_scale * std of the backbone's word embeddings)^2)."""
+    max_length: int = 256
+    """Context budget in tokens per document; prompts stay whole, main texts are cut."""
+    bf16: bool = True
+    """Run the backbone under bfloat16 autocast where the hardware does bf16 natively (CUDA, CPUs with
+    AVX512-BF16 or AMX); elsewhere, and when false, fp32 (emulated bf16 is about 4x slower than fp32)."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Soft+hard prompted pretraining with mutual regularization (docs/DESIGN.md §2-§3)."""
+
+    warmup_epochs: int = 10
+    """Content-only epochs before the alternating schedule (0 skips the warm-up)."""
+    epochs: int = 100
+    """Alternating epochs, each one L-pass (collaborative LM) then one C-pass (content LM)."""
+    lr: float = 1e-3
+    """Adam learning rate for the ID embeddings."""
+    user_lr_scale: float = 1.0
+    """Multiplier on ``lr`` for user embeddings (each user token is seen once per pass)."""
+    batch_size: int = 20
+    """Documents per step."""
+    lambda_c: float = 1.0
+    """Mutual-regularization strength (0 turns the regularization off)."""
+    content: bool = True
+    """Train on the content corpora (reviews, item and user text); false = collaborative only."""
+    content_fraction: float = 1.0
+    """Share of the content documents sampled afresh for each C-pass (1.0 = all)."""
+    reorder: bool = True
+    """Shuffle item order in interaction documents every epoch (false = fixed order)."""
+    validate: bool = False
+    """Evaluate next-item recommendation on validation after each alternating epoch."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Recommendation-oriented finetuning with the multinomial item head (docs/DESIGN.md §4)."""
+
+    enabled: bool = True
+    """False skips finetuning: the pretrained model is evaluated as is (the "no finetuning" ablation)."""
+    epochs: int = 150
+    """Maximum finetuning epochs."""
+    lr: float = 1e-4
+    """Adam learning rate for the ID embeddings."""
+    user_lr_scale: float = 1.0
+    """Multiplier on ``lr`` for user embeddings."""
+    batch_size: int = 20
+    """Users (recommendation documents) per step."""
+    mask_fraction: float = 0.2
+    """Share of each user's train items held out as the target every epoch (at least one)."""
+    target: str = "heldout"
+    """``heldout``: predict the masked items (the paper); ``all``: predict all train items."""
+    lambda_c: float = 1.0
+    """Mutual-regularization strength toward the content embeddings."""
+    content: bool = True
+    """Alternate recommendation passes with content-LM passes (as in pretraining)."""
+    content_fraction: float = 1.0
+    """Share of the content documents sampled for each content pass."""
+    patience: int = 10
+    """Stop after this many epochs without a better validation selection score."""
+    selection: tuple[str, ...] = DEFAULT_SELECTION_KEYS
+    """Validation metrics summed to pick the best checkpoint."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole configuration of a training run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists) for YAML/JSON."""
+        return _plain(dataclasses.asdict(self))
+
+    def validate(self) -> RunConfig:
+        """Check value ranges once, at the edge; return self."""
+        m, p, f = self.model, self.pretrain, self.finetune
+        checks = [
+            (m.init_scale > 0, "model.init_scale must be > 0"),
+            (m.max_length >= 16, "model.max_length must be >= 16"),
+            (p.warmup_epochs >= 0 and p.epochs >= 0, "pretrain epochs must be >= 0"),
+            (p.lr > 0 and f.lr > 0, "learning rates must be > 0"),
+            (p.user_lr_scale > 0 and f.user_lr_scale > 0, "user_lr_scale must be > 0"),
+            (p.batch_size >= 1 and f.batch_size >= 1, "batch sizes must be >= 1"),
+            (p.lambda_c >= 0 and f.lambda_c >= 0, "lambda_c must be >= 0"),
+            (
+                0 < p.content_fraction <= 1 and 0 < f.content_fraction <= 1,
+                "content_fraction must be in (0, 1]",
+            ),
+            (0 < f.mask_fraction < 1, "finetune.mask_fraction must be in (0, 1)"),
+            (f.target in ("heldout", "all"), "finetune.target must be 'heldout' or 'all'"),
+            (f.epochs >= 0, "finetune.epochs must be >= 0"),
+            (f.patience >= 1, "finetune.patience must be >= 1"),
+            (len(f.selection) > 0, "finetune.selection must name at least one metric"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CLLM4RecError(f"invalid config: {message}")
+        for key in f.selection:
+            kind, _, k = key.partition("@")
+            if kind not in ("recall", "ndcg") or not k.isdigit():
+                raise CLLM4RecError(f"invalid config: unknown selection metric {key!r} (use recall@K or ndcg@K)")
+        return self
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped in the package."""
+    folder = resources.files("cllm4rec") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    """The raw mapping of a shipped preset."""
+    if name not in available_presets():
+        raise CLLM4RecError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    text = (resources.files("cllm4rec") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def load_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> RunConfig:
+    """Build a validated config: defaults, then a preset, then a YAML file, then ``key=value`` overrides."""
+    merged: dict[str, Any] = {}
+    if preset:
+        _deep_update(merged, preset_dict(preset))
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise CLLM4RecError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise CLLM4RecError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CLLM4RecError(f"config file {path} must hold a mapping")
+        _deep_update(merged, data)
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CLLM4RecError(f"override {item!r} is not of the form section.key=value")
+        node = merged
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise CLLM4RecError(f"override {item!r}: {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    return config_from_dict(merged)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Strictly convert a nested mapping into a validated ``RunConfig``."""
+    if not isinstance(data, dict):
+        raise CLLM4RecError("config must be a mapping with sections model, pretrain, finetune")
+    sections = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise CLLM4RecError(f"unknown config section(s): {', '.join(sorted(unknown))}; expected {', '.join(sections)}")
+    hints = typing.get_type_hints(RunConfig)
+    built = {name: _build(hints[name], data.get(name) or {}, name) for name in sections}
+    return RunConfig(**built).validate()
+
+
+def _build(cls: type, values: Any, section: str) -> Any:
+    if not isinstance(values, dict):
+        raise CLLM4RecError(f"config section {section!r} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in values.items() if k not in RETIRED_KEYS.get(section, ())}
+    unknown = set(values) - names
+    if unknown:
+        raise CLLM4RecError(
+            f"unknown key(s) in {section}: {', '.join(sorted(unknown))}; valid keys: {', '.join(sorted(names))}"
+        )
+    kwargs = {key: coerce(hints[key], value, f"config {section}.{key}") for key, value in values.items()}
+    return cls(**kwargs)
+
+
+def _deep_update(base: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def dump_config(config: RunConfig) -> str:
+    """YAML text of a config (what a run folder keeps as ``config.yaml``)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

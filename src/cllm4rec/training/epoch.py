@@ -1,0 +1,102 @@
+"""What every epoch of both stages does besides its passes: validation, bookkeeping, checkpoint, log, plot."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from cllm4rec.evaluation import evaluate, selection_score
+from cllm4rec.model.recommender import CLLM4RecRecommender
+from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
+from cllm4rec.runs.folder import STAGES, RunFolder
+from cllm4rec.training.corpora import Doc
+from cllm4rec.training.engine import Context, PassResult, epoch_rng, run_pass, sample_docs
+from cllm4rec.training.log_keys import SUMMARY_KEYS, VALID_SCORE, valid_key
+from cllm4rec.training.objectives import CONTENT, Objective
+from cllm4rec.training.plots import plot_curves
+from cllm4rec.training.state import StageState
+
+
+def validation_row(ctx: Context, selection: tuple[str, ...], style: str) -> tuple[dict[str, float], float]:
+    """Validation metrics prefixed ``valid_`` and the selection score (sum of the chosen metrics)."""
+    recommender = CLLM4RecRecommender(
+        ctx.model, ctx.tok, style=style, max_length=ctx.model_config.max_length, progress=ctx.progress
+    )
+    metrics = evaluate(recommender, ctx.dataset, "valid", progress=ctx.progress).metrics
+    score = selection_score(metrics, selection)
+    row = {valid_key(k): v for k, v in metrics.items() if k != "n_users"}
+    row[VALID_SCORE] = score
+    return row, score
+
+
+def record_pass(row: dict[str, Any], state: StageState, objective: Objective, result: PassResult) -> None:
+    """Put a pass's mean loss and regularization into the epoch row and count its steps."""
+    row[objective.loss_key], row[objective.reg_key] = result.loss, result.reg
+    state.step += result.steps
+
+
+def content_pass(
+    ctx: Context,
+    stage: str,
+    epoch: int,
+    docs: list[Doc],
+    *,
+    fraction: float,
+    batch_size: int,
+    lambda_c: float,
+    optimizer: torch.optim.Optimizer,
+    desc: str,
+) -> PassResult:
+    """One C-pass over a fresh random ``fraction`` of the content documents (same in both stages)."""
+    sampled = sample_docs(docs, fraction, epoch_rng(ctx.seed, stage, epoch, 2))
+    return run_pass(
+        ctx,
+        CONTENT,
+        sampled,
+        batch_size=batch_size,
+        rng=epoch_rng(ctx.seed, stage, epoch, 3),
+        lambda_c=lambda_c,
+        optimizer=optimizer,
+        desc=desc,
+    )
+
+
+def close_epoch(
+    run: RunFolder,
+    ctx: Context,
+    optimizers: dict[str, torch.optim.Optimizer],
+    state: StageState,
+    row: dict[str, Any],
+    *,
+    started: float,
+    improved: bool,
+) -> None:
+    """Record the epoch: history, ``last/`` checkpoint (and ``best/`` when improved), log and plot.
+
+    ``state.complete`` must already say whether this was the stage's final epoch.
+    """
+    row["seconds"] = round(time.perf_counter() - started, 2)
+    state.epoch = row["epoch"]
+    state.history.append(row)
+    save_checkpoint(run.last(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
+    if improved:
+        copy_checkpoint(run.last(state.stage), run.best(state.stage))
+    log_epoch(run, state.stage, state.history, row)
+
+
+def log_epoch(run: RunFolder, stage: str, history: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    """Rewrite the stage log, redraw the curves, print a one-line summary of the epoch."""
+    run.write_log(stage, history)
+    histories = {s: (history if s == stage else run.history(s)) for s in STAGES}
+    plot_curves(run.root / "training_curves.png", histories)
+    parts = [f"{stage} epoch {row['epoch']}"]
+    for key in SUMMARY_KEYS:
+        value = row.get(key)
+        if isinstance(value, float) and math.isfinite(value):
+            parts.append(f"{key}={value:.4f}")
+    parts.append(f"({row.get('seconds', 0):.0f}s)")
+    tqdm.write("  ".join(parts))

@@ -1,0 +1,27 @@
+"""The keys of an epoch row in ``<stage>/log.jsonl``, defined once for the loops, the plot and the summary line.
+
+A row holds ``epoch``, ``phase``, ``seconds``, the loss and regularization of each objective that ran
+(``collab_loss``, ``collab_reg``, ...; see :mod:`cllm4rec.training.objectives`) and, after validation, every
+metric prefixed ``valid_`` plus ``valid_score`` (the selection score).
+"""
+
+from __future__ import annotations
+
+from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS
+from cllm4rec.training.objectives import COLLAB, CONTENT, LOSS_KEYS, REC
+
+VALID_PREFIX = "valid_"
+VALID_SCORE = f"{VALID_PREFIX}score"
+
+
+def valid_key(metric: str) -> str:
+    """``recall@20`` -> ``valid_recall@20``."""
+    return f"{VALID_PREFIX}{metric}"
+
+
+PLOTTED_METRIC_KEYS = tuple(valid_key(k) for k in DEFAULT_SELECTION_KEYS)
+"""Validation metrics drawn in ``training_curves.png``."""
+SUMMARY_KEYS = (COLLAB.loss_key, REC.loss_key, CONTENT.loss_key, valid_key("recall@20"), valid_key("ndcg@100"))
+"""What the one-line epoch summary prints, when present."""
+
+__all__ = ["LOSS_KEYS", "PLOTTED_METRIC_KEYS", "SUMMARY_KEYS", "VALID_PREFIX", "VALID_SCORE", "valid_key"]

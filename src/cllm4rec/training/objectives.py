@@ -1,0 +1,85 @@
+"""The three training objectives, each an explicit loss call, and the module DDP wraps (docs/DESIGN.md §2-§4).
+
+| objective | loss                                              | trains the side | logged as             |
+|-----------|---------------------------------------------------|-----------------|-----------------------|
+| COLLAB    | next-item loss over the J items (L-step)          | collaborative   | collab_loss/collab_reg |
+| CONTENT   | next-word loss over the backbone vocabulary (C-step) | content      | content_loss/content_reg |
+| REC       | multinomial loss of the held-out items (finetuning) | collaborative | rec_loss/rec_reg      |
+
+Each adds ``lambda_c`` times the mutual regularization of the side it trains toward the other side (§3).
+Every loss goes through :class:`ObjectiveModule.forward`, so the same loop runs unchanged when Accelerate
+wraps that module for data parallelism (DDP synchronises gradients only through ``forward``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from cllm4rec.model import CLLM4Rec, LMLoss
+from cllm4rec.tokenization import Batch
+
+
+def collab_loss(model: CLLM4Rec, batch: Batch, targets: torch.Tensor | None) -> LMLoss:
+    """L-step: next-item loss of an interaction document, collaborative tables in the input."""
+    return model.item_lm_loss(batch, side="collab")
+
+
+def content_loss(model: CLLM4Rec, batch: Batch, targets: torch.Tensor | None) -> LMLoss:
+    """C-step: next-word loss of a content document, content tables in the input."""
+    return model.word_lm_loss(batch, side="content")
+
+
+def rec_loss(model: CLLM4Rec, batch: Batch, targets: torch.Tensor | None) -> LMLoss:
+    """Finetuning: multinomial likelihood of the held-out items ``targets`` (B, J) from the item head."""
+    if targets is None:
+        raise ValueError("the recommendation objective needs targets")
+    return model.rec_loss(batch, targets, side="collab")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One training objective: its loss, the embedding side it trains, and its logged keys."""
+
+    name: str
+    side: str
+    loss: Callable[[CLLM4Rec, Batch, torch.Tensor | None], LMLoss]
+
+    @property
+    def loss_key(self) -> str:
+        return f"{self.name}_loss"
+
+    @property
+    def reg_key(self) -> str:
+        return f"{self.name}_reg"
+
+
+COLLAB = Objective("collab", "collab", collab_loss)
+CONTENT = Objective("content", "content", content_loss)
+REC = Objective("rec", "collab", rec_loss)
+OBJECTIVES = (COLLAB, CONTENT, REC)
+LOSS_KEYS = tuple(o.loss_key for o in OBJECTIVES) + tuple(o.reg_key for o in OBJECTIVES)
+"""Every loss and regularization key an epoch row of the training log may hold."""
+
+
+class ObjectiveModule(torch.nn.Module):
+    """Computes one objective's loss plus mutual regularization in ``forward`` (what DDP wraps)."""
+
+    def __init__(self, model: CLLM4Rec) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, objective: Objective, batch: Batch, lambda_c: float, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(total loss to back-propagate, the objective's loss, the regularization), the last two detached."""
+        out = objective.loss(self.model, batch, targets)
+        if lambda_c > 0:
+            reg = self.model.mutual_reg(batch.input_ids, trained=objective.side)
+            total = out.loss + lambda_c * reg
+        else:
+            reg = torch.zeros((), device=out.loss.device)
+            total = out.loss
+        return total, out.loss.detach(), reg.detach()

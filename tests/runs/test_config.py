@@ -1,0 +1,67 @@
+"""Config loading: presets validate, overrides apply, bad keys and values are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.runs.config import RunConfig, available_presets, config_from_dict, dump_config, load_config
+
+
+@pytest.mark.parametrize("name", available_presets())
+def test_every_shipped_preset_validates(name: str) -> None:
+    config = load_config(name)
+    assert isinstance(config, RunConfig)
+    assert config_from_dict(config.to_dict()) == config
+
+
+def test_presets_include_paper_and_quick() -> None:
+    assert {"paper", "quick"} <= set(available_presets())
+    paper = load_config("paper")
+    assert (paper.pretrain.lr, paper.finetune.lr) == (1e-3, 1e-4)
+    assert (paper.pretrain.batch_size, paper.pretrain.warmup_epochs, paper.pretrain.epochs) == (20, 10, 100)
+    assert paper.finetune.epochs == 150 and paper.pretrain.lambda_c == 1.0
+
+
+def test_overrides_are_typed_and_applied() -> None:
+    config = load_config("quick", overrides=["pretrain.lr=3e-4", "finetune.enabled=false", "model.max_length=64"])
+    assert config.pretrain.lr == 3e-4
+    assert config.finetune.enabled is False
+    assert config.model.max_length == 64
+
+
+def test_selection_override_from_comma_list() -> None:
+    config = load_config(overrides=["finetune.selection=recall@20,ndcg@20"])
+    assert config.finetune.selection == ("recall@20", "ndcg@20")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("pretrain.lrr=1", "unknown key"),
+        ("training.lr=1", "unknown config section"),
+        ("pretrain.epochs=two", "must be an integer"),
+        ("pretrain.lr=-1", "learning rates must be > 0"),
+        ("finetune.target=some", "finetune.target"),
+        ("finetune.selection=map@10", "unknown selection metric"),
+        ("model.bf16=maybe", "true or false"),
+        ("pretrain", "section.key=value"),
+    ],
+)
+def test_bad_config_is_a_clear_error(override: str, message: str) -> None:
+    with pytest.raises(CLLM4RecError, match=message):
+        load_config(overrides=[override])
+
+
+def test_unknown_preset_and_missing_file(tmp_path) -> None:
+    with pytest.raises(CLLM4RecError, match="unknown preset"):
+        load_config("nope")
+    with pytest.raises(CLLM4RecError, match="does not exist"):
+        load_config(config_file=tmp_path / "missing.yaml")
+
+
+def test_yaml_file_roundtrip(tmp_path) -> None:
+    config = load_config("quick", overrides=["pretrain.epochs=7"])
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_config(config))
+    assert load_config(config_file=path) == config

@@ -1,0 +1,204 @@
+"""The two training loops on a tiny random backbone: learning, golden losses, regularization, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data import Dataset
+from cllm4rec.runs.config import load_config
+from cllm4rec.training.runner import RunOptions, run_finetune_stage, run_pretrain_stage, run_train
+
+TINY = [
+    "model.backbone=tiny-llama",
+    "model.bf16=false",
+    "model.max_length=64",
+    "model.init_scale=1.0",
+    "pretrain.batch_size=8",
+    "finetune.batch_size=8",
+]
+
+
+def _config(*extra: str):
+    return load_config(overrides=TINY + list(extra))
+
+
+def _opts(**kw) -> RunOptions:
+    return RunOptions(seed=7, device="cpu", progress=False, **kw)
+
+
+def _history(run: Path, stage: str) -> list[dict]:
+    return [json.loads(line) for line in (run / stage / "log.jsonl").read_text().splitlines()]
+
+
+def test_pretraining_losses_decrease(tiny_data_dir: Path, tmp_path: Path) -> None:
+    config = _config("pretrain.warmup_epochs=1", "pretrain.epochs=6", "pretrain.lr=1e-2")
+    state = run_pretrain_stage(tmp_path / "run", tiny_data_dir, config, _opts())
+    rows = state.history
+    assert rows[0]["phase"] == "warmup" and "collab_loss" not in rows[0]
+    collab = [r["collab_loss"] for r in rows[1:]]
+    content = [r["content_loss"] for r in rows]
+    assert collab[-1] < collab[0] * 0.95
+    # words are predicted by the frozen head: only the ID-token prompt can adapt, so the gain is smaller
+    assert content[-1] < content[0] - 0.1
+    assert (tmp_path / "run" / "training_curves.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "pretrain" / "best" / "state.json").is_file()
+
+
+def test_golden_losses_first_epochs(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """Pinned losses of each stage with a fixed seed (fp32): any change to the maths shows up here."""
+    config = _config("pretrain.warmup_epochs=1", "pretrain.epochs=1", "finetune.epochs=1")
+    run_train(tmp_path / "run", tiny_data_dir, config, _opts())
+    pre, fine = _history(tmp_path / "run", "pretrain"), _history(tmp_path / "run", "finetune")
+    got = {
+        "warmup_content": pre[0]["content_loss"],
+        "collab": pre[1]["collab_loss"],
+        "collab_reg": pre[1]["collab_reg"],
+        "content": pre[1]["content_loss"],
+        "rec": fine[1]["rec_loss"],
+        "rec_reg": fine[1]["rec_reg"],
+    }
+    print(json.dumps(got))
+    golden = json.loads((Path(__file__).parent / "golden_losses.json").read_text())
+    for key, value in golden.items():
+        assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-4), key
+
+
+def test_mutual_regularization_pulls_embeddings_together(tiny_data_dir: Path, tmp_path: Path) -> None:
+    def distance(lambda_c: float, name: str) -> float:
+        config = _config(
+            "pretrain.warmup_epochs=0",
+            "pretrain.epochs=3",
+            f"pretrain.lambda_c={lambda_c}",
+            "pretrain.lr=1e-2",
+        )
+        run_pretrain_stage(tmp_path / name, tiny_data_dir, config, _opts())
+        tables = load_file(str(tmp_path / name / "pretrain" / "last" / "model" / "id_embeddings.safetensors"))
+        keys = {k.split(".")[0]: k for k in tables}
+        return sum(
+            float((tables[keys[f"{s}_collab"]] - tables[keys[f"{s}_content"]]).pow(2).sum()) for s in ("user", "item")
+        )
+
+    assert distance(50.0, "strong") < 0.5 * distance(0.0, "none")
+
+
+def test_no_text_dataset_trains_collaborative_only(tmp_path: Path, capsys, make_dataset) -> None:
+    make_dataset(text=False).save(tmp_path / "data")
+    config = _config("pretrain.epochs=1", "finetune.epochs=1")
+    result = run_train(tmp_path / "run", tmp_path / "data", config, _opts())
+    assert "no text" in capsys.readouterr().out
+    rows = _history(tmp_path / "run", "pretrain")
+    assert "content_loss" not in rows[0]
+    assert 0.0 <= result["metrics"]["recall@20"] <= 1.0
+
+
+def test_finetune_keeps_best_and_metrics_json(tiny_data_dir: Path, tmp_path: Path) -> None:
+    config = _config("pretrain.epochs=2", "finetune.epochs=3", "finetune.lr=1e-2")
+    result = run_train(tmp_path / "run", tiny_data_dir, config, _opts())
+    rows = _history(tmp_path / "run", "finetune")
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    best = max(rows, key=lambda r: r["valid_score"])
+    state = json.loads((tmp_path / "run" / "finetune" / "best" / "state.json").read_text())
+    assert state["epoch"] == best["epoch"]
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert saved["checkpoint"] == "finetune/best" and saved["prompt_style"] == "rec"
+    for key in ("recall@20", "recall@40", "ndcg@100"):
+        assert 0.0 <= saved["metrics"][key] <= 1.0
+
+
+def test_no_finetuning_ablation_scores_with_the_pretrained_lm(tiny_data_dir: Path, tmp_path: Path) -> None:
+    config = _config("pretrain.epochs=1", "finetune.enabled=false")
+    result = run_train(tmp_path / "run", tiny_data_dir, config, _opts())
+    assert result["checkpoint"] == "pretrain/best" and result["prompt_style"] == "lm"
+    assert not (tmp_path / "run" / "finetune").exists()
+
+
+def test_run_folder_guards(tiny_data_dir: Path, tmp_path: Path, make_dataset) -> None:
+    config = _config("pretrain.epochs=1")
+    run_pretrain_stage(tmp_path / "run", tiny_data_dir, config, _opts())
+    with pytest.raises(CLLM4RecError, match="already exists"):
+        run_pretrain_stage(tmp_path / "run", tiny_data_dir, config, _opts())
+    make_dataset(seed=5).save(tmp_path / "other")
+    with pytest.raises(CLLM4RecError, match="another dataset"):
+        run_pretrain_stage(tmp_path / "run", tmp_path / "other", None, _opts(resume=True))
+    with pytest.raises(CLLM4RecError, match="not a run folder"):
+        run_finetune_stage(tmp_path / "nothing", None, _opts())
+    assert Dataset.load(tiny_data_dir).n_users == 24
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cllm4rec", *args]
+
+
+def test_kill_and_resume_equals_uninterrupted(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """Run the CLI, kill -9 it after an epoch, resume, and compare with an uninterrupted run."""
+    args = [
+        "--data",
+        str(tiny_data_dir),
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--no-progress",
+        *TINY,
+        "pretrain.warmup_epochs=1",
+        "pretrain.epochs=12",
+        "finetune.epochs=2",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    full = subprocess.run(
+        _cli("train", "--out", str(tmp_path / "full"), *args),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert full.returncode == 0, full.stderr
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        _cli("train", "--out", str(killed), *args),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state_file = killed / "pretrain" / "last" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = json.loads(state_file.read_text())["epoch"]
+    assert stopped_at < 13, "the run finished before it could be killed"
+    resumed = subprocess.run(
+        _cli("train", "--out", str(killed), "--resume", "--device", "cpu", "--no-progress"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+    for stage in ("pretrain", "finetune"):
+        a = load_file(str(tmp_path / "full" / stage / "last" / "model" / "id_embeddings.safetensors"))
+        b = load_file(str(killed / stage / "last" / "model" / "id_embeddings.safetensors"))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (stage, key)
+        assert _history(tmp_path / "full", stage)[-1]["epoch"] == _history(killed, stage)[-1]["epoch"]
+    ma = json.loads((tmp_path / "full" / "metrics.json").read_text())["metrics"]
+    mb = json.loads((killed / "metrics.json").read_text())["metrics"]
+    assert ma == mb

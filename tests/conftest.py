@@ -29,11 +29,15 @@ TINY_RUN_OVERRIDES = [
     "model.bf16=false",
     "model.max_length=64",
     "pretrain.warmup_epochs=0",
-    "pretrain.epochs=2",
-    "finetune.epochs=1",
+    "pretrain.epochs=4",
+    "finetune.epochs=3",
+    "pretrain.lr=1e-2",
+    "finetune.lr=1e-2",
     "pretrain.batch_size=8",
     "finetune.batch_size=8",
 ]
+RUN_DATA = {"n_users": 60, "n_items": 80}
+"""The tiny run's dataset: large enough that popularity is a real baseline to beat."""
 
 
 def require_real_data(path: Path) -> Path:
@@ -156,13 +160,22 @@ def tiny_backbone(request: pytest.FixtureRequest) -> LoadedBackbone:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder trained end to end (tiny-llama, genre dataset): pretrain, finetune, test metrics."""
+def run_dataset() -> Dataset:
+    """The dataset ``tiny_run`` is trained on (not saved: ``tiny_run`` keeps its own folder)."""
+    return genre_dataset(**RUN_DATA)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, run_dataset: Dataset) -> Path:
+    """A run folder trained end to end (tiny-llama, 60 x 80 genre dataset): pretrain, finetune, test metrics.
+
+    Its dataset folder is the sibling ``data/``; tests must not change either (copy them first).
+    """
     from cllm4rec.runs.config import load_config
     from cllm4rec.training.runner import RunOptions, run_train
 
     root = tmp_path_factory.mktemp("served")
-    genre_dataset().save(root / "data")
+    run_dataset.save(root / "data")
     config = load_config(overrides=TINY_RUN_OVERRIDES)
     run_train(root / "run", root / "data", config, RunOptions(seed=1, device="cpu", progress=False))
     return root / "run"

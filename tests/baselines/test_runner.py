@@ -12,7 +12,7 @@ from cllm4rec.baselines.ease import EASE
 from cllm4rec.baselines.runner import run_baseline
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
-from cllm4rec.evaluation import evaluate_scorer, selection_score
+from cllm4rec.evaluation import evaluate, selection_score
 
 
 def test_tunes_on_validation_and_refits_for_test(tiny: Dataset) -> None:
@@ -24,8 +24,7 @@ def test_tunes_on_validation_and_refits_for_test(tiny: Dataset) -> None:
     assert result.valid == result.tuning[int(np.argmax(scores))]["valid"]
     # test numbers = the chosen lambda refit on train + valid, ranked from train + valid
     refit = EASE(EASE.Params(lam=result.params["lam"])).fit(tiny, split="test")
-    known = tiny.known("test")
-    expected, _ = evaluate_scorer(lambda u: refit.score(u, known[u]), tiny, "test")
+    expected = evaluate(refit, tiny, "test").metrics
     assert result.test == pytest.approx(expected)
     assert result.fit_seconds > 0 and result.score_seconds_per_1k_users > 0
 

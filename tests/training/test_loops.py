@@ -98,8 +98,8 @@ def test_no_text_dataset_trains_collaborative_only(tmp_path: Path, capsys, make_
     result = run_train(tmp_path / "run", tmp_path / "data", config, _opts())
     assert "no text" in capsys.readouterr().out
     rows = _history(tmp_path / "run", "pretrain")
-    assert "content_loss" not in rows[0]
-    assert 0.0 <= result["metrics"]["recall@20"] <= 1.0
+    assert "content_loss" not in rows[0] and rows[0]["collab_loss"] > 0
+    assert result["metrics"]["n_users"] == 24 and result["prompt_style"] == "rec"
 
 
 def test_finetune_keeps_best_and_metrics_json(tiny_data_dir: Path, tmp_path: Path) -> None:
@@ -113,8 +113,7 @@ def test_finetune_keeps_best_and_metrics_json(tiny_data_dir: Path, tmp_path: Pat
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(result))
     assert saved["checkpoint"] == "finetune/best" and saved["prompt_style"] == "rec"
-    for key in ("recall@20", "recall@40", "ndcg@100"):
-        assert 0.0 <= saved["metrics"][key] <= 1.0
+    assert best["valid_score"] >= rows[0]["valid_score"]  # epoch 0 is the pretrained model: never worse
 
 
 def test_no_finetuning_ablation_scores_with_the_pretrained_lm(tiny_data_dir: Path, tmp_path: Path) -> None:

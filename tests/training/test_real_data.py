@@ -58,5 +58,4 @@ def test_train_on_musical_instruments_reviews(amazon_mi_file: Path, tmp_path: Pa
     # the review corpus was trained on: a word-level LM loss over real English text, far below uniform (ln 49152)
     assert 0 < row["content_loss"] < 8.0
     assert 0 < row["collab_loss"] < np.log(small.n_items) + 1.0
-    for key in ("recall@20", "recall@40", "ndcg@100"):
-        assert 0.0 <= result["metrics"][key] <= 1.0
+    assert result["metrics"]["n_users"] > 0 and result["checkpoint"] == "finetune/best"

@@ -52,7 +52,6 @@ class IDTokenizer:
         if pad is None:
             raise CLLM4RecError("the backbone tokenizer has neither a pad nor an eos token to pad with")
         self.pad_id: int = int(pad)
-        self.eos_id: int | None = tokenizer.eos_token_id
 
     def __repr__(self) -> str:
         return f"IDTokenizer(n_words={self.n_words}, n_users={self.n_users}, n_items={self.n_items})"
@@ -73,12 +72,6 @@ class IDTokenizer:
     def item_tokens(self, items: Iterable[int]) -> list[int]:
         """Token ids of several items (checked)."""
         return [self.item_token(j) for j in items]
-
-    def is_user(self, token_id: int) -> bool:
-        return self.n_words <= token_id < self.n_words + self.n_users
-
-    def is_item(self, token_id: int) -> bool:
-        return self.n_words + self.n_users <= token_id < self.vocab_size
 
     def id_name(self, token_id: int) -> str | None:
         """``user_i`` / ``item_j`` for an ID token, ``None`` for a word token; out of range is an error."""

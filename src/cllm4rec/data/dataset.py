@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,6 +24,7 @@ import scipy.sparse as sp
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir
+from cllm4rec.data.idmap import IDMaps
 from cllm4rec.data.matrix import row_items
 
 SPLITS = ("train", "valid", "test")
@@ -40,7 +40,7 @@ class Review(NamedTuple):
 
 
 @dataclass
-class Dataset:
+class Dataset(IDMaps):
     """A split, re-indexed dataset with its texts; users are rows, items are columns."""
 
     train: sp.csr_matrix
@@ -70,24 +70,6 @@ class Dataset:
             self.user_text = [{} for _ in self.user_ids]
         if len(self.item_text) != len(self.item_ids) or len(self.user_text) != len(self.user_ids):
             raise CLLM4RecError("text tables do not match the number of users/items")
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    @cached_property
-    def user_index(self) -> dict[str, int]:
-        """External user ID -> row index."""
-        return {u: i for i, u in enumerate(self.user_ids)}
-
-    @cached_property
-    def item_index(self) -> dict[str, int]:
-        """External item ID -> column index."""
-        return {v: j for j, v in enumerate(self.item_ids)}
 
     def split(self, name: str) -> sp.csr_matrix:
         """The matrix of one split: ``train``, ``valid`` (alias ``val``/``validation``) or ``test``."""

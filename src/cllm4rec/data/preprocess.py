@@ -23,12 +23,13 @@ import numpy as np
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data.dataset import Review
+from cllm4rec.data.idmap import IDMaps
 from cllm4rec.data.raw import RawDataset
 from cllm4rec.data.text import normalize_fields, normalize_text
 
 
 @dataclass
-class Interactions:
+class Interactions(IDMaps):
     """Positive interactions after preprocessing, sorted by (user, item), with their texts."""
 
     users: np.ndarray
@@ -46,14 +47,6 @@ class Interactions:
     reviews: list[Review]
     counts: dict[str, int] = field(default_factory=dict)
     """Number of interactions after each step, for the record in ``meta.json``."""
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
 
 
 def id_sort_key(ext: str) -> tuple[int, int, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,13 @@ import scipy.sparse as sp
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
+from cllm4rec.data.idmap import IDMaps
 
 FILES = ("users.json", "items.json", "titles.json", "known.npz")
 
 
 @dataclass
-class Catalog:
+class Catalog(IDMaps):
     """External IDs, titles and the full interaction history of the users a model was trained on."""
 
     user_ids: list[str]
@@ -39,24 +39,6 @@ class Catalog:
         known.data[:] = 1.0
         titles = [dataset.item_title(j) for j in range(dataset.n_items)]
         return cls(list(dataset.user_ids), list(dataset.item_ids), titles, known)
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    @cached_property
-    def user_index(self) -> dict[str, int]:
-        """External user ID -> row index."""
-        return {u: i for i, u in enumerate(self.user_ids)}
-
-    @cached_property
-    def item_index(self) -> dict[str, int]:
-        """External item ID -> column index."""
-        return {v: j for j, v in enumerate(self.item_ids)}
 
     def save(self, folder: Path) -> None:
         """Write the four files into ``folder`` (a fresh folder inside a checkpoint being written)."""

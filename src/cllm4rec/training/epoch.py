@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from cllm4rec.evaluation import evaluate, selection_score
 from cllm4rec.model.recommender import CLLM4RecRecommender
 from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
+from cllm4rec.runs.config import FinetuneConfig, PretrainConfig
 from cllm4rec.runs.folder import STAGES, RunFolder
 from cllm4rec.training.corpora import Doc
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, run_pass, sample_docs
@@ -41,24 +42,23 @@ def record_pass(row: dict[str, Any], state: StageState, objective: Objective, re
 
 def content_pass(
     ctx: Context,
-    stage: str,
+    state: StageState,
     epoch: int,
     docs: list[Doc],
+    cfg: PretrainConfig | FinetuneConfig,
     *,
-    fraction: float,
-    batch_size: int,
     lambda_c: float,
     optimizer: torch.optim.Optimizer,
     desc: str,
 ) -> PassResult:
-    """One C-pass over a fresh random ``fraction`` of the content documents (same in both stages)."""
-    sampled = sample_docs(docs, fraction, epoch_rng(ctx.seed, stage, epoch, 2))
+    """One C-pass over a fresh random ``cfg.content_fraction`` of the content documents (both stages)."""
+    sampled = sample_docs(docs, cfg.content_fraction, epoch_rng(ctx.seed, state.stage, epoch, 2))
     return run_pass(
         ctx,
         CONTENT,
         sampled,
-        batch_size=batch_size,
-        rng=epoch_rng(ctx.seed, stage, epoch, 3),
+        batch_size=cfg.batch_size,
+        rng=epoch_rng(ctx.seed, state.stage, epoch, 3),
         lambda_c=lambda_c,
         optimizer=optimizer,
         desc=desc,

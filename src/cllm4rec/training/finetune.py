@@ -72,17 +72,8 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
         )
         record_pass(row, state, REC, res)
         if content:  # C-step, regularised toward the recommendation embeddings
-            res = content_pass(
-                ctx,
-                STAGE,
-                epoch,
-                content,
-                fraction=cfg.content_fraction,
-                batch_size=cfg.batch_size,
-                lambda_c=lambda_c,
-                optimizer=optimizers[CONTENT.side],
-                desc=f"finetune {epoch}/{cfg.epochs} C",
-            )
+            optimizer, desc = optimizers[CONTENT.side], f"finetune {epoch}/{cfg.epochs} C"
+            res = content_pass(ctx, state, epoch, content, cfg, lambda_c=lambda_c, optimizer=optimizer, desc=desc)
             record_pass(row, state, CONTENT, res)
 
         metrics, score = validation_row(ctx, cfg.selection, style="rec")

@@ -55,17 +55,8 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
             )
             record_pass(row, state, COLLAB, res)
         if content:  # C-step: the content LM over reviews and item/user texts
-            res = content_pass(
-                ctx,
-                STAGE,
-                epoch,
-                content,
-                fraction=cfg.content_fraction,
-                batch_size=cfg.batch_size,
-                lambda_c=lambda_c,
-                optimizer=optimizers[CONTENT.side],
-                desc=f"pretrain {epoch}/{total} C",
-            )
+            optimizer, desc = optimizers[CONTENT.side], f"pretrain {epoch}/{total} C"
+            res = content_pass(ctx, state, epoch, content, cfg, lambda_c=lambda_c, optimizer=optimizer, desc=desc)
             record_pass(row, state, CONTENT, res)
         improved = False
         if cfg.validate and epoch > warmup:

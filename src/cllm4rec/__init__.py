@@ -1,6 +1,8 @@
 """CLLM4Rec: a collaborative large language model for recommender systems.
 
-The public API is re-exported lazily so that ``import cllm4rec`` stays cheap (no torch import).
+Importing the package is cheap (no torch): it exposes only the version and the user-facing error type. The
+pieces live in one package per layer (docs/DESIGN.md §8): ``core``, ``data``, ``tokenization``,
+``backbone``, ``model``, ``evaluation``, ``runs``, ``training`` / ``serving`` / ``baselines``, ``cli``.
 """
 
 from cllm4rec.core.errors import CLLM4RecError

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cllm4rec.baselines.runner import get_baseline
+from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 
 
@@ -75,3 +76,19 @@ def test_multivae_early_stopping_keeps_best_epoch(tiny: Dataset) -> None:
     assert len(log) == 30 or len(log) - model.info["best_epoch"] == 3
     betas = [row["beta"] for row in log]
     assert betas == sorted(betas) and max(betas) <= 0.2
+
+
+def test_get_baseline_errors_and_coercion() -> None:
+    with pytest.raises(CLLM4RecError, match="pop, itemknn, ease, multivae"):
+        get_baseline("bpr")
+    with pytest.raises(CLLM4RecError, match="unknown parameter.*lambda.*valid: lam"):
+        get_baseline("ease", **{"lambda": 3})
+    with pytest.raises(CLLM4RecError, match="ease parameter lam must be a number"):
+        get_baseline("ease", lam="big")
+    with pytest.raises(CLLM4RecError, match="positive"):
+        get_baseline("ease", lam="-1")
+    assert get_baseline("ease", lam="300").params.lam == 300.0
+    assert get_baseline("itemknn", k="50").params.k == 50
+    assert get_baseline("multivae", max_epochs="7", select_on="selection").params.max_epochs == 7
+    with pytest.raises(CLLM4RecError, match="select_on"):
+        get_baseline("multivae", select_on="auc")

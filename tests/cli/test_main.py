@@ -24,3 +24,20 @@ def test_every_command_is_registered(capsys) -> None:
         assert command in listed
     for command in ("benchmark", "upgrade-run", "baseline"):
         assert command in listed
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{not json")
+    cases = [
+        ["evaluate", "--run", str(run)],
+        ["recommend", "--run", str(run), "--user", "u1"],
+        ["pretrain", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "pretrain.lr=[1"],
+        ["baseline", "--data", str(tmp_path / "missing"), "--model", "pop"],
+    ]
+    for args in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("cllm4rec: error: ") and err.count("\n") == 1, (args, err)
+        assert "Traceback" not in err

@@ -113,19 +113,3 @@ def test_trained_cllm4rec_beats_popularity(tiny_run: Path, run_dataset: Dataset)
     pop = evaluate(get_baseline("pop").fit(run_dataset, split="test"), run_dataset, "test")
     assert ours.metrics["recall@20"] > pop.metrics["recall@20"]
     assert selection_score(ours.metrics) > 1.1 * selection_score(pop.metrics)
-
-
-def test_get_baseline_errors_and_coercion() -> None:
-    with pytest.raises(CLLM4RecError, match="pop, itemknn, ease, multivae"):
-        get_baseline("bpr")
-    with pytest.raises(CLLM4RecError, match="unknown parameter.*lambda.*valid: lam"):
-        get_baseline("ease", **{"lambda": 3})
-    with pytest.raises(CLLM4RecError, match="ease parameter lam must be a number"):
-        get_baseline("ease", lam="big")
-    with pytest.raises(CLLM4RecError, match="positive"):
-        get_baseline("ease", lam="-1")
-    assert get_baseline("ease", lam="300").params.lam == 300.0
-    assert get_baseline("itemknn", k="50").params.k == 50
-    assert get_baseline("multivae", max_epochs="7", select_on="selection").params.max_epochs == 7
-    with pytest.raises(CLLM4RecError, match="select_on"):
-        get_baseline("multivae", select_on="auc")

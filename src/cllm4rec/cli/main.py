@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLLM4RecError as exc:
         print(f"cllm4rec: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that cannot be read or written: the user's to fix, not a crash
+        print(f"cllm4rec: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("cllm4rec: interrupted", file=sys.stderr)
         return 130

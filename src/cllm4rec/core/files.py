@@ -93,3 +93,11 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON content of ``path``; a missing or broken file is a one-line error naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CLLM4RecError(f"cannot read {path}: {exc}") from exc

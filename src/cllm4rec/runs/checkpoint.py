@@ -29,7 +29,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.core.files import atomic_dir, sha256_file
+from cllm4rec.core.files import atomic_dir, read_json, sha256_file
 from cllm4rec.data import Dataset
 from cllm4rec.runs.catalog import Catalog
 from cllm4rec.runs.config import RunConfig, config_from_dict, dump_config
@@ -151,10 +151,10 @@ def verify_checkpoint(path: Path, *, required: bool = True) -> bool:
         if required:
             raise CLLM4RecError(legacy_message(path))
         return False
+    manifest = read_json(file)
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        files = dict(manifest["files"])
+    except (KeyError, TypeError, ValueError) as exc:
         raise CLLM4RecError(f"checkpoint manifest {file} is unreadable: {exc}") from exc
     if manifest.get("format") != MANIFEST_FORMAT or manifest.get("version") != MANIFEST_VERSION:
         raise CLLM4RecError(f"{file}: unsupported checkpoint format {manifest.get('format')!r}")
@@ -184,10 +184,7 @@ def read_state(path: Path) -> dict[str, Any] | None:
     file = path / "state.json"
     if not file.is_file():
         return None
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CLLM4RecError(f"checkpoint file {file} is unreadable: {exc}") from exc
+    return read_json(file)
 
 
 def load_tables(model: torch.nn.Module, path: Path) -> None:

@@ -186,7 +186,10 @@ def load_config(
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise CLLM4RecError(f"override {item!r}: {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as exc:
+            raise CLLM4RecError(f"override {item!r}: the value is not valid YAML ({exc.problem})") from exc
     return config_from_dict(merged)
 
 

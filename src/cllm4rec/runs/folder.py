@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.core.files import write_json_atomic, write_text_atomic
+from cllm4rec.core.files import read_json, write_json_atomic, write_text_atomic
 from cllm4rec.data import Dataset
 from cllm4rec.runs.checkpoint import dataset_hash, read_state
-from cllm4rec.runs.config import RunConfig, config_from_dict, dump_config
+from cllm4rec.runs.config import RunConfig, dump_config, load_config
 
 STAGES = ("pretrain", "finetune")
 
@@ -60,12 +58,12 @@ class RunFolder:
     def info(self) -> dict[str, Any]:
         if not self.exists:
             raise CLLM4RecError(f"{self.root} is not a cllm4rec run folder (no run.json)")
-        return json.loads(self.info_file.read_text(encoding="utf-8"))
+        return read_json(self.info_file)
 
     def config(self) -> RunConfig:
         if not self.config_file.is_file():
             raise CLLM4RecError(f"{self.root} has no config.yaml")
-        return config_from_dict(yaml.safe_load(self.config_file.read_text(encoding="utf-8")) or {})
+        return load_config(config_file=self.config_file)
 
     def create(self, config: RunConfig, dataset: Dataset, *, seed: int, device: str, force: bool) -> None:
         """Start a new run folder; an existing one is refused unless ``force`` (then it is cleared)."""
@@ -109,7 +107,10 @@ class RunFolder:
         file = self.log_file(stage)
         if not file.is_file():
             return []
-        return [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            return [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, ValueError) as exc:
+            raise CLLM4RecError(f"cannot read {file}: {exc}") from exc
 
     def final(self) -> tuple[Path, str]:
         """The checkpoint a finished run serves from, and its prompt style (``rec`` or pretrained ``lm``)."""

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from cllm4rec.baselines.base import ParamsBase, check_history
 from cllm4rec.core.defaults import DEFAULT_SEED
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.evaluation.metrics import Evaluator, selection_score
+from cllm4rec.evaluation.metrics import REPORT_KEYS, Evaluator, selection_score
 
 if TYPE_CHECKING:
     import torch
@@ -71,7 +71,7 @@ class MultiVAEParams(ParamsBase):
             raise CLLM4RecError(f"multivae: dropout must be in [0, 1), got {self.dropout}")
         if self.beta_max < 0 or self.lr <= 0 or self.weight_decay < 0:
             raise CLLM4RecError("multivae: beta_max and weight_decay must be >= 0 and lr > 0")
-        valid = {"selection", "recall@20", "recall@40", "recall@100", "ndcg@20", "ndcg@100"}
+        valid = {"selection", *REPORT_KEYS}
         if self.select_on not in valid:
             raise CLLM4RecError(f"multivae: select_on must be one of {', '.join(sorted(valid))}")
 

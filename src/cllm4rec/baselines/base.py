@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from cllm4rec.core.coerce import coerce
 from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data.dataset import evaluation_split
 
 if TYPE_CHECKING:
     from cllm4rec.data.dataset import Dataset
@@ -59,10 +60,7 @@ def _plain(obj: Any) -> Any:
 
 def fit_matrix(dataset: Dataset, split: str) -> sp.csr_matrix:
     """The interactions a model may learn from when it will be evaluated on ``split``."""
-    name = {"val": "valid", "validation": "valid"}.get(split, split)
-    if name not in ("valid", "test"):
-        raise CLLM4RecError(f"baselines are fitted for split 'valid' or 'test', got {split!r}")
-    return dataset.known(name)
+    return dataset.known(evaluation_split(split, "fitting a baseline"))
 
 
 def check_history(users: np.ndarray, history: sp.csr_matrix, n_items: int | None) -> sp.csr_matrix:

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from cllm4rec.baselines.base import ParamsBase, check_history
 from cllm4rec.core.defaults import DEFAULT_SEED
 from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data.dataset import evaluation_split
 from cllm4rec.evaluation.metrics import REPORT_KEYS, Evaluator, selection_score
 
 if TYPE_CHECKING:
@@ -121,8 +122,7 @@ class MultiVAE:
         """Train on train items with early stopping on validation (for either split; see the module doc)."""
         import torch
 
-        if split not in ("valid", "val", "validation", "test"):
-            raise CLLM4RecError(f"baselines are fitted for split 'valid' or 'test', got {split!r}")
+        evaluation_split(split, "fitting a baseline")
         p = self.params
         train = dataset.train
         train_users = np.flatnonzero(np.diff(train.indptr) > 0)

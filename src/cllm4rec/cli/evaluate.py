@@ -73,9 +73,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.per_user:
         check_output_path(args.per_user)
     split = "valid" if args.split in ("val", "valid") else "test"
-    loaded = load_run(args.run, device=args.device, progress=not args.json)
+    loaded = load_run(args.run, device=args.device, data=args.data, progress=not args.json)
     loaded.recommender.batch_size = args.batch_size
-    dataset = loaded.dataset(args.data)
+    dataset = loaded.dataset()
     evaluation = evaluate(loaded.recommender, dataset, split, progress=not args.json)
     metrics = evaluation.metrics
     if args.per_user:

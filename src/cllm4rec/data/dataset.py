@@ -28,6 +28,23 @@ from cllm4rec.data.idmap import IDMaps
 from cllm4rec.data.matrix import row_items
 
 SPLITS = ("train", "valid", "test")
+SPLIT_ALIASES = {"val": "valid", "validation": "valid"}
+EVAL_SPLITS = ("valid", "test")
+
+
+def split_name(split: str) -> str:
+    """The canonical name of a split (``val`` and ``validation`` mean ``valid``)."""
+    return SPLIT_ALIASES.get(split, split)
+
+
+def evaluation_split(split: str, what: str) -> str:
+    """``valid`` or ``test`` (aliases accepted); any other split is an error saying ``what`` needs one."""
+    name = split_name(split)
+    if name not in EVAL_SPLITS:
+        raise CLLM4RecError(f"{what} needs split 'valid' or 'test', got {split!r}")
+    return name
+
+
 FORMAT_VERSION = 1
 
 
@@ -73,15 +90,14 @@ class Dataset(IDMaps):
 
     def split(self, name: str) -> sp.csr_matrix:
         """The matrix of one split: ``train``, ``valid`` (alias ``val``/``validation``) or ``test``."""
-        aliases = {"val": "valid", "validation": "valid"}
-        name = aliases.get(name, name)
+        name = split_name(name)
         if name not in SPLITS:
             raise CLLM4RecError(f"unknown split {name!r}; expected one of train, valid, test")
         return getattr(self, name)
 
     def known(self, split: str) -> sp.csr_matrix:
         """What a user is known to have seen when evaluating ``split``: train, plus valid for test."""
-        name = {"val": "valid", "validation": "valid"}.get(split, split)
+        name = split_name(split)
         if name == "valid":
             return self.train
         if name == "test":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data.dataset import evaluation_split
 from cllm4rec.evaluation.metrics import DEFAULT_NDCG_KS, DEFAULT_RECALL_KS, Evaluator
 from cllm4rec.evaluation.protocol import Recommender
 
@@ -68,9 +69,7 @@ def evaluate(
     The history given to ``score`` is what is known for the split (train for validation, train + validation
     for test); the same items are excluded from the ranking.
     """
-    name = {"val": "valid", "validation": "valid"}.get(split, split)
-    if name not in ("valid", "test"):
-        raise CLLM4RecError(f"evaluation needs split 'valid' or 'test', got {split!r}")
+    name = evaluation_split(split, "evaluation")
     batch_size = batch_users(dataset.n_items) if batch_size is None else batch_size
     if batch_size < 1:
         raise CLLM4RecError(f"batch_size must be positive, got {batch_size}")

@@ -17,13 +17,14 @@ import torch
 from tqdm.auto import tqdm
 
 from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data.dataset import evaluation_split
 from cllm4rec.data.matrix import row_items
 from cllm4rec.model.cllm4rec import CLLM4Rec
 from cllm4rec.tokenization import IDTokenizer, collate
 from cllm4rec.tokenization.prompts import PROMPT_STYLES, scoring_prompt
 
 if TYPE_CHECKING:
-    from cllm4rec.data.dataset import Dataset
+    from cllm4rec.data import Dataset
 
 
 class CLLM4RecRecommender:
@@ -67,9 +68,7 @@ class CLLM4RecRecommender:
 
     def fit(self, dataset: Dataset, *, split: str = "valid", progress: bool = False) -> CLLM4RecRecommender:
         """Check that ``dataset`` is the one the model was trained on; training itself is ``cllm4rec train``."""
-        name = {"val": "valid", "validation": "valid"}.get(split, split)
-        if name not in ("valid", "test"):
-            raise CLLM4RecError(f"a recommender is fitted for split 'valid' or 'test', got {split!r}")
+        evaluation_split(split, "fitting a recommender")
         if (dataset.n_users, dataset.n_items) != (self.n_users, self.n_items):
             raise CLLM4RecError(
                 f"the model was trained on {self.n_users} users x {self.n_items} items, the dataset has "

@@ -37,6 +37,7 @@ class Catalog(IDMaps):
     def from_dataset(cls, dataset: Dataset) -> Catalog:
         known = (dataset.train + dataset.valid + dataset.test).tocsr()
         known.data[:] = 1.0
+        known.sort_indices()  # each user's items in index order: the prompt order of a known user
         titles = [dataset.item_title(j) for j in range(dataset.n_items)]
         return cls(list(dataset.user_ids), list(dataset.item_ids), titles, known)
 
@@ -56,6 +57,7 @@ class Catalog(IDMaps):
                 for name in ("users.json", "items.json", "titles.json")
             )
             known = sp.load_npz(folder / "known.npz").tocsr().astype(np.float32)
+            known.sort_indices()
         except (OSError, ValueError) as exc:
             raise CLLM4RecError(f"cannot read the ID catalogue in {folder}: {exc}") from exc
         if known.shape != (len(users), len(items)) or len(titles) != len(items):

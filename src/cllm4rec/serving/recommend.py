@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
+from cllm4rec.data.matrix import row_items
 from cllm4rec.evaluation import batch_users, topk_items
 from cllm4rec.model import CLLM4Rec, resolve_device
 from cllm4rec.model.recommender import CLLM4RecRecommender
@@ -71,8 +72,11 @@ class LoadedRun:
         return self.record.catalog
 
     def dataset(self, data: str | Path | None = None) -> Dataset:
-        """The dataset to evaluate on: ``data``, else the folder recorded at training time; same content only."""
+        """The dataset to evaluate on: ``data``, else one loaded before, else the folder recorded at training
+        time; only a dataset with the content the run was trained on is accepted."""
         recorded = self.record.dataset
+        if data is None and self._datasets:
+            return next(iter(self._datasets.values()))
         if data is None:
             if recorded.path is None or not Path(recorded.path).is_dir():
                 raise CLLM4RecError(
@@ -92,8 +96,14 @@ class LoadedRun:
         return self._datasets[key]
 
 
-def load_run(run_dir: str | Path, *, device: str = "auto", progress: bool = False) -> LoadedRun:
-    """Load the final checkpoint of a run folder (finetuned if present, else pretrained), checked file by file."""
+def load_run(
+    run_dir: str | Path, *, device: str = "auto", data: str | Path | None = None, progress: bool = False
+) -> LoadedRun:
+    """Load the final checkpoint of a run folder (finetuned if present, else pretrained), checked file by file.
+
+    Serving needs nothing else. ``data`` (a dataset folder) is loaded and checked at once for evaluation;
+    without it :meth:`LoadedRun.dataset` loads the recorded folder on first use.
+    """
     run = RunFolder(Path(run_dir))
     if not run.root.is_dir():
         raise CLLM4RecError(f"run folder {run.root} does not exist")
@@ -114,7 +124,10 @@ def load_run(run_dir: str | Path, *, device: str = "auto", progress: bool = Fals
         progress=progress,
         dataset_hash=record.dataset.content_hash,
     )
-    return LoadedRun(run.root, path, style, record, recommender, device)
+    loaded = LoadedRun(run.root, path, style, record, recommender, device)
+    if data is not None:
+        loaded.dataset(data)
+    return loaded
 
 
 def _resolve(catalog: Catalog, query: Query) -> tuple[int, np.ndarray]:
@@ -123,7 +136,7 @@ def _resolve(catalog: Catalog, query: Query) -> tuple[int, np.ndarray]:
         if query.user not in catalog.user_index:
             raise CLLM4RecError(f"unknown user {query.user!r}: not in the dataset (use --history to serve a new user)")
         user = catalog.user_index[query.user]
-        return user, catalog.known.indices[catalog.known.indptr[user] : catalog.known.indptr[user + 1]]
+        return user, row_items(catalog.known, user)
     items = list(query.history or ())
     if not items:
         raise CLLM4RecError("the history is empty: give at least one item ID")

@@ -139,6 +139,16 @@ def make_dataset() -> Callable[..., Dataset]:
 
 
 @pytest.fixture()
+def id_mention_dataset() -> Dataset:
+    """The genre dataset with a review and a title whose text names IDs (``item_5``, ``user_12``, ``item_999``)."""
+    ds = genre_dataset()
+    review = ds.reviews[0]
+    ds.reviews[0] = Review(review.user, review.item, "better than item_5, says user_12 (not item_999)")
+    ds.item_text[0]["title"] = "item_5 Returns: user_12's Revenge"
+    return ds
+
+
+@pytest.fixture()
 def tiny_data_dir(tmp_path: Path) -> Path:
     """A saved genre dataset folder."""
     path = tmp_path / "data"

@@ -72,6 +72,28 @@ def test_not_an_id_token(tok: IDTokenizer) -> None:
     ]
 
 
+def test_free_text_is_never_parsed_for_ids(tok: IDTokenizer) -> None:
+    """Reviews and titles may mention ``item_5`` or ``user_12``: words to the backbone, never ID tokens."""
+    for text in (" I prefer item_5 to user_12's pick", "item_5", " user_99 and item_300 (out of range)"):
+        ids = tok.encode_text(text)
+        assert ids == tok.tokenizer.encode(text, add_special_tokens=False)
+        assert all(t < tok.n_words for t in ids), text
+    assert tok.encode_text("") == []
+
+
+def test_encode_parts_places_ids_only_where_given(tok: IDTokenizer) -> None:
+    user, item = tok.user_token(1), tok.item_token(2)
+    parts = [user, " wrote the following review for", item, ":"]
+    assert tok.encode_parts(parts) == tok.encode("user_1 wrote the following review for item_2:")
+    assert tok.encode_parts(["The title  ", item, " is:"]) == tok.encode("The title item_2 is:")
+    # text parts are words even when they look like IDs; adjacent text parts are joined
+    ids = tok.encode_parts(["The item_5 ", "of", item, " is:"])
+    assert [t for t in ids if t >= tok.n_words] == [item]
+    assert tok.encode_parts([" has", " interacted"]) == tok.encode_text(" has interacted")
+    with pytest.raises(CLLM4RecError, match="out of range"):
+        tok.encode_parts([tok.vocab_size])
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -42,6 +42,24 @@ def test_templates_read_back_as_text(tok) -> None:
     assert tok.decode(lm_prompt(tok, 2, [7, 8], 64)) == "user_2 has interacted with item_7 item_8"
 
 
+def test_templates_encode_as_the_parsed_strings(tok) -> None:
+    """Built from parts, the templates give the same ids as parsing their text did (no drift in training)."""
+    assert interaction_prompt(tok, 3) == tok.encode("user_3 has interacted with")
+    assert review_prompt(tok, 1, 2) == tok.encode("user_1 wrote the following review for item_2:")
+    assert item_field_prompt(tok, 5, "title") == tok.encode("The title of item_5 is:")
+    assert user_field_prompt(tok, 4, "profile") == tok.encode("The profile of user_4 is:")
+    assert rec_prompt(tok, 2, [7], 64) == tok.encode("user_2 has interacted with item_7, user_2 will interact with")
+    anonymous = "A user has interacted with item_7, the user will interact with"
+    assert rec_prompt(tok, None, [7], 64) == tok.encode(anonymous)
+
+
+def test_field_names_stay_words(tok) -> None:
+    ids = item_field_prompt(tok, 3, "item_5 note")
+    assert [t for t in ids if t >= tok.n_words] == [tok.item_token(3)]
+    ids = user_field_prompt(tok, 4, "user_1 bio")
+    assert [t for t in ids if t >= tok.n_words] == [tok.user_token(4)]
+
+
 def test_rec_prompt_respects_context_budget(tok) -> None:
     prompt = rec_prompt(tok, 0, list(range(N_ITEMS)), max_length=20)
     assert len(prompt) <= 20

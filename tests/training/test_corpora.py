@@ -69,6 +69,16 @@ def test_content_docs_use_only_train_reviews(setup) -> None:
         ds.reviews.pop()
 
 
+def test_content_main_texts_hold_only_words(id_mention_dataset) -> None:
+    """A review and a title that mention ``item_5`` / ``user_12`` (and an out-of-range ``item_999``)."""
+    ds = id_mention_dataset
+    tok = load_backbone("tiny-llama").id_tokenizer(ds.n_users, ds.n_items)
+    docs = content_docs(tok, ds, max_length=64)
+    assert all(t < tok.n_words for _, main in docs for t in main)
+    mentions = [main for _, main in docs if tok.decode(main).strip().startswith(("better than item_5", "item_5 "))]
+    assert len(mentions) == 2
+
+
 def test_rec_docs_mask_and_targets(setup) -> None:
     ds, tok = setup
     rec = rec_docs(tok, ds.train, np.random.default_rng(0), mask_fraction=0.2, target="heldout", max_length=64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -100,6 +101,15 @@ def test_no_text_dataset_trains_collaborative_only(tmp_path: Path, capsys, make_
     rows = _history(tmp_path / "run", "pretrain")
     assert "content_loss" not in rows[0] and rows[0]["collab_loss"] > 0
     assert result["metrics"]["n_users"] == 24 and result["prompt_style"] == "rec"
+
+
+def test_text_naming_ids_trains_end_to_end(tmp_path: Path, id_mention_dataset: Dataset) -> None:
+    """Reviews and titles that mention ``item_5`` / ``user_12`` are words: both stages train on them."""
+    id_mention_dataset.save(tmp_path / "data")
+    config = _config("pretrain.warmup_epochs=1", "pretrain.epochs=1", "finetune.epochs=1")
+    run_train(tmp_path / "run", tmp_path / "data", config, _opts())
+    rows = _history(tmp_path / "run", "pretrain") + _history(tmp_path / "run", "finetune")[1:]
+    assert all(math.isfinite(r["content_loss"]) for r in rows)
 
 
 def test_finetune_keeps_best_and_metrics_json(tiny_data_dir: Path, tmp_path: Path) -> None:

@@ -15,6 +15,12 @@ sub-word pieces. Leading zeros are ignored (``item_007`` is ``item_7``). Whitesp
 - a text without ID tokens goes to the backbone tokenizer unchanged; no BOS/EOS or other special token is
   ever added.
 
+Only templates hold ID tokens. Free text (a review, a title, any field of a dataset) is encoded with
+``encode_text``, which never parses IDs: ``item_5`` in a review is ordinary words to the backbone tokenizer.
+Templates are assembled with ``encode_parts`` from text parts (encoded as words only) and token ids placed
+by the caller; ``encode`` parses a whole string for IDs and is meant for trusted strings (the ``tokenize``
+command, tests).
+
 ``decode`` inverts this up to that whitespace normalisation: an ID token is written after one space unless it
 starts the text or follows whitespace or an opening bracket/quote, so ``"user_1 has interacted with item_2
 item_3"`` round-trips exactly.
@@ -106,6 +112,37 @@ class IDTokenizer:
         texts = [p for p in pieces if isinstance(p, str)]
         encoded = iter(self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else [])
         return [next(encoded) if isinstance(p, str) else [p] for p in pieces]
+
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of free text as words only: ``user_<i>`` / ``item_<j>`` in it stay ordinary words."""
+        return [tid for chunk in self._encode_pieces([text] if text else []) for tid in chunk]
+
+    def encode_parts(self, parts: Sequence[str | int]) -> list[int]:
+        """Token ids of a template: ``str`` parts are encoded as words only, ``int`` parts are token ids.
+
+        Whitespace is normalised as ``encode`` does around ID tokens, so ``[user_token(1), " has interacted
+        with"]`` gives the ids of ``"user_1 has interacted with"``; adjacent text parts are joined first.
+        """
+        merged: list[str | int] = []
+        for part in parts:
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            elif isinstance(part, str):
+                merged.append(part)
+            else:
+                self.id_name(int(part))  # range check
+                merged.append(int(part))
+        if all(isinstance(part, str) for part in merged):
+            return self.encode_text("".join(str(part) for part in merged))
+        pieces: list[str | int] = []
+        for k, part in enumerate(merged):
+            if isinstance(part, str):
+                text = part.rstrip() if k + 1 < len(merged) else part  # no space before an ID token
+                if text.strip():
+                    pieces.append(text)
+            else:
+                pieces.append(part)
+        return [tid for chunk in self._encode_pieces(pieces) for tid in chunk]
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``; out-of-range ``user_<i>`` / ``item_<j>`` raise :class:`CLLM4RecError`."""

@@ -11,6 +11,9 @@
 
 Someone without a user token (a raw history) gets the same templates with the ID replaced by words:
 ``A user has interacted with <items>, the user will interact with``.
+
+Templates are built from text parts and token ids (``IDTokenizer.encode_parts``), never by parsing a string,
+so a field name or any other text that looks like ``item_5`` stays words (docs/DESIGN.md §1).
 """
 
 from __future__ import annotations
@@ -31,22 +34,24 @@ HISTORY_MARGIN = 16
 
 def interaction_prompt(tok: IDTokenizer, user: int | None) -> list[int]:
     """``user_i has interacted with`` (``A user has interacted with`` without a user)."""
-    return tok.encode("A user has interacted with" if user is None else f"user_{user} has interacted with")
+    if user is None:
+        return tok.encode_text("A user has interacted with")
+    return tok.encode_parts([tok.user_token(user), " has interacted with"])
 
 
 def review_prompt(tok: IDTokenizer, user: int, item: int) -> list[int]:
     """``user_i wrote the following review for item_j:``."""
-    return tok.encode(f"user_{user} wrote the following review for item_{item}:")
+    return tok.encode_parts([tok.user_token(user), " wrote the following review for", tok.item_token(item), ":"])
 
 
 def item_field_prompt(tok: IDTokenizer, item: int, field: str) -> list[int]:
     """``The <field> of item_j is:``."""
-    return tok.encode(f"The {field} of item_{item} is:")
+    return tok.encode_parts([f"The {field} of", tok.item_token(item), " is:"])
 
 
 def user_field_prompt(tok: IDTokenizer, user: int, field: str) -> list[int]:
     """``The <field> of user_i is:``."""
-    return tok.encode(f"The {field} of user_{user} is:")
+    return tok.encode_parts([f"The {field} of", tok.user_token(user), " is:"])
 
 
 def rec_prompt(tok: IDTokenizer, user: int | None, items: np.ndarray | Sequence[int], max_length: int) -> list[int]:
@@ -57,7 +62,10 @@ def rec_prompt(tok: IDTokenizer, user: int | None, items: np.ndarray | Sequence[
     context budget keeps its first items.
     """
     head = interaction_prompt(tok, user)
-    tail = tok.encode(", the user will interact with" if user is None else f", user_{user} will interact with")
+    if user is None:
+        tail = tok.encode_text(", the user will interact with")
+    else:
+        tail = tok.encode_parts([",", tok.user_token(user), " will interact with"])
     room = max(0, max_length - len(head) - len(tail))
     return head + [tok.item_token(int(j)) for j in list(items)[:room]] + tail
 

@@ -67,7 +67,7 @@ def content_docs(tok: IDTokenizer, dataset: Dataset, max_length: int) -> list[Do
 
 
 def _text_doc(tok: IDTokenizer, prompt: list[int], text: str, max_length: int) -> Doc:
-    main = tok.encode(" " + text.strip())
+    main = tok.encode_text(" " + text.strip())  # free text: never parsed for ID tokens (docs/DESIGN.md §1)
     return prompt, main[: max(0, max_length - len(prompt))]
 
 

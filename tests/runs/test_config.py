@@ -74,3 +74,21 @@ def test_retired_keys_of_old_run_folders_are_ignored() -> None:
     old["pretrain"]["eval_batch_size"] = 32  # only where it once existed
     with pytest.raises(CLLM4RecError, match="unknown key"):
         config_from_dict(old)
+
+
+def test_one_content_switch_and_the_old_per_stage_keys() -> None:
+    off = load_config(overrides=["model.content=false"])
+    assert off.model.content is False and load_config().model.content is True
+    assert not hasattr(off.pretrain, "content") and not hasattr(off.finetune, "content")
+    # config.yaml files and commands of earlier versions: false in either stage turns the content side off
+    for key in ("pretrain.content", "finetune.content"):
+        assert load_config(overrides=[f"{key}=false"]) == off
+        assert load_config(overrides=[f"{key}=true"]) == load_config()
+    old = load_config().to_dict()
+    del old["model"]["content"]
+    old["pretrain"]["content"], old["finetune"]["content"] = True, False
+    assert config_from_dict(old) == off
+    with pytest.raises(CLLM4RecError, match="contradicts model.content=true"):
+        load_config(overrides=["model.content=true", "pretrain.content=false"])
+    with pytest.raises(CLLM4RecError, match="pretrain.content must be true or false"):
+        load_config(overrides=["pretrain.content=maybe"])

@@ -103,6 +103,18 @@ def test_no_text_dataset_trains_collaborative_only(tmp_path: Path, capsys, make_
     assert result["metrics"]["n_users"] == 24 and result["prompt_style"] == "rec"
 
 
+def test_content_switch_turns_the_content_side_off_in_both_stages(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """model.content=false: no content pass and no regularization anywhere, although lambda_c stays 1."""
+    config = _config("model.content=false", "pretrain.warmup_epochs=1", "pretrain.epochs=2", "finetune.epochs=2")
+    assert config.pretrain.lambda_c > 0 and config.finetune.lambda_c > 0
+    run_train(tmp_path / "run", tiny_data_dir, config, _opts())
+    pre, fine = _history(tmp_path / "run", "pretrain"), _history(tmp_path / "run", "finetune")
+    assert [r["phase"] for r in pre] == ["alternating", "alternating"]  # no content warm-up either
+    assert not any("content_loss" in r for r in pre + fine)
+    assert [r["collab_reg"] for r in pre] == [0.0, 0.0]
+    assert [r["rec_reg"] for r in fine[1:]] == [0.0, 0.0]
+
+
 def test_text_naming_ids_trains_end_to_end(tmp_path: Path, id_mention_dataset: Dataset) -> None:
     """Reviews and titles that mention ``item_5`` / ``user_12`` are words: both stages train on them."""
     id_mention_dataset.save(tmp_path / "data")

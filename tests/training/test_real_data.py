@@ -50,7 +50,7 @@ def test_train_on_musical_instruments_reviews(amazon_mi_file: Path, tmp_path: Pa
             "pretrain.epochs=1",
             "pretrain.content_fraction=0.5",
             "finetune.epochs=1",
-            "finetune.content=false",
+            "finetune.content_fraction=0.1",
         ]
     )
     result = run_train(tmp_path / "run", tmp_path / "data", config, RunOptions(seed=1, device="cpu", progress=False))

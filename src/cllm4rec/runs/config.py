@@ -24,6 +24,9 @@ from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
 
 RETIRED_KEYS: dict[str, tuple[str, ...]] = {"finetune": ("eval_batch_size",)}
 """Keys older versions wrote into ``config.yaml`` that no longer mean anything: ignored when read."""
+MOVED_CONTENT_KEYS = ("pretrain.content", "finetune.content")
+"""Per-stage switches older versions had, replaced by ``model.content``: ``false`` in either still turns the
+content side off (so old run folders and commands keep their meaning), ``true`` is the default."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class ModelConfig:
     """ID embeddings start as N(0, (init_scale * std of the backbone's word embeddings)^2)."""
     max_length: int = 256
     """Context budget in tokens per document; prompts stay whole, main texts are cut."""
+    content: bool = True
+    """Train the content side: false means no content pass and no mutual regularization in either stage
+    (the "collaborative only" ablation, docs/DESIGN.md §3)."""
     bf16: bool = True
     """Run the backbone under bfloat16 autocast where the hardware does bf16 natively (CUDA, CPUs with
     AVX512-BF16 or AMX); elsewhere, and when false, fp32 (emulated bf16 is about 4x slower than fp32)."""
@@ -59,8 +65,6 @@ class PretrainConfig:
     """Documents per step."""
     lambda_c: float = 1.0
     """Mutual-regularization strength (0 turns the regularization off)."""
-    content: bool = True
-    """Train on the content corpora (reviews, item and user text); false = collaborative only."""
     content_fraction: float = 1.0
     """Share of the content documents sampled afresh for each C-pass (1.0 = all)."""
     reorder: bool = True
@@ -89,8 +93,6 @@ class FinetuneConfig:
     """``heldout``: predict the masked items (the paper); ``all``: predict all train items."""
     lambda_c: float = 1.0
     """Mutual-regularization strength toward the content embeddings."""
-    content: bool = True
-    """Alternate recommendation passes with content-LM passes (as in pretraining)."""
     content_fraction: float = 1.0
     """Share of the content documents sampled for each content pass."""
     patience: int = 10
@@ -201,9 +203,27 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     unknown = set(data) - set(sections)
     if unknown:
         raise CLLM4RecError(f"unknown config section(s): {', '.join(sorted(unknown))}; expected {', '.join(sections)}")
+    data = _move_content_keys(data)
     hints = typing.get_type_hints(RunConfig)
     built = {name: _build(hints[name], data.get(name) or {}, name) for name in sections}
     return RunConfig(**built).validate()
+
+
+def _move_content_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with the old ``pretrain.content`` / ``finetune.content`` mapped to ``model.content``."""
+    data = {name: dict(value) if isinstance(value, dict) else value for name, value in data.items()}
+    off = []
+    for key in MOVED_CONTENT_KEYS:
+        section, _, name = key.partition(".")
+        values = data.get(section)
+        if isinstance(values, dict) and name in values and not coerce(bool, values.pop(name), f"config {key}"):
+            off.append(key)
+    if off:
+        model = data.get("model") or {}
+        if isinstance(model, dict) and coerce(bool, model.get("content", False), "config model.content"):
+            raise CLLM4RecError(f"config: {off[0]}=false contradicts model.content=true; use model.content only")
+        data["model"] = {**model, "content": False} if isinstance(model, dict) else model
+    return data
 
 
 def _build(cls: type, values: Any, section: str) -> Any:

@@ -45,7 +45,8 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
     if state.complete:
         return state
 
-    content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if cfg.content else []
+    use_content = ctx.model_config.content  # one switch for both stages (docs/DESIGN.md §3)
+    content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if use_content else []
     lambda_c = cfg.lambda_c if content else 0.0
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         started = time.perf_counter()

@@ -31,8 +31,9 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
     if state.complete:
         return state
 
-    content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if cfg.content else []
-    if cfg.content and not content and state.epoch == 0:
+    use_content = ctx.model_config.content  # one switch for both stages (docs/DESIGN.md §3)
+    content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if use_content else []
+    if use_content and not content and state.epoch == 0:
         print("cllm4rec: this dataset has no text: training the collaborative side only (no content LM)")
     lambda_c = cfg.lambda_c if content else 0.0
     warmup = cfg.warmup_epochs if content else 0

@@ -19,6 +19,7 @@ from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 from cllm4rec.runs.config import load_config
 from cllm4rec.training.runner import RunOptions, run_finetune_stage, run_pretrain_stage, run_train
+from cllm4rec.training.state import StageState
 
 TINY = [
     "model.backbone=tiny-llama",
@@ -73,6 +74,58 @@ def test_golden_losses_first_epochs(tiny_data_dir: Path, tmp_path: Path) -> None
     golden = json.loads((Path(__file__).parent / "golden_losses.json").read_text())
     for key, value in golden.items():
         assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-4), key
+
+
+def test_no_regularization_toward_an_untrained_side(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """The first pass of each side pulls toward nothing random; finetuning inherits pretraining's record."""
+    config = _config("pretrain.warmup_epochs=0", "pretrain.epochs=2", "finetune.epochs=1")
+    run_train(tmp_path / "cold", tiny_data_dir, config, _opts())
+    pre, fine = _history(tmp_path / "cold", "pretrain"), _history(tmp_path / "cold", "finetune")
+    assert pre[0]["collab_reg"] == 0.0 and pre[0]["content_reg"] > 0  # content still random at the first L-pass
+    assert pre[1]["collab_reg"] > 0 and fine[1]["rec_reg"] > 0 and fine[1]["content_reg"] > 0
+    for stage in ("pretrain", "finetune"):
+        saved = json.loads((tmp_path / "cold" / stage / "last" / "state.json").read_text())
+        assert saved["trained_sides"] == ["collab", "content"]
+
+    config = _config("pretrain.warmup_epochs=2", "pretrain.epochs=1", "finetune.enabled=false")
+    run_train(tmp_path / "warm", tiny_data_dir, config, _opts())
+    pre = _history(tmp_path / "warm", "pretrain")
+    assert [r["content_reg"] for r in pre[:2]] == [0.0, 0.0]  # warm-up: the collaborative tables are random
+    assert pre[2]["collab_reg"] > 0 and pre[2]["content_reg"] > 0
+
+
+def test_resume_keeps_the_record_of_trained_sides(
+    tiny_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted after its content warm-up, a resumed run regularises exactly like an uninterrupted one."""
+    import cllm4rec.training.pretrain as pretrain_loop
+
+    config = _config("pretrain.warmup_epochs=1", "pretrain.epochs=1")
+    full = run_pretrain_stage(tmp_path / "full", tiny_data_dir, config, _opts())
+
+    def close_then_stop(*args, **kwargs) -> None:
+        close_epoch(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    close_epoch = pretrain_loop.close_epoch
+    monkeypatch.setattr(pretrain_loop, "close_epoch", close_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_pretrain_stage(tmp_path / "cut", tiny_data_dir, config, _opts())
+    saved = json.loads((tmp_path / "cut" / "pretrain" / "last" / "state.json").read_text())
+    assert saved["epoch"] == 1 and saved["trained_sides"] == ["content"]
+    monkeypatch.setattr(pretrain_loop, "close_epoch", close_epoch)
+    resumed = run_pretrain_stage(tmp_path / "cut", tiny_data_dir, None, _opts(resume=True))
+    assert resumed.trained_sides == full.trained_sides == ["collab", "content"]
+    for key in ("collab_reg", "content_reg", "collab_loss"):
+        assert resumed.history[1][key] == full.history[1][key] > 0, key
+
+
+def test_old_state_json_infers_trained_sides_from_its_log() -> None:
+    old = {"stage": "pretrain", "seed": 1, "history": [{"epoch": 1, "content_loss": 9.0, "content_reg": 1.0}]}
+    assert StageState.from_dict(old).trained_sides == ["content"]
+    old["history"].append({"epoch": 2, "collab_loss": 5.0, "content_loss": 8.0})
+    assert StageState.from_dict(old).trained_sides == ["collab", "content"]
+    assert StageState.from_dict({**old, "trained_sides": []}).trained_sides == []
 
 
 def test_mutual_regularization_pulls_embeddings_together(tiny_data_dir: Path, tmp_path: Path) -> None:

@@ -35,9 +35,11 @@ def validation_row(ctx: Context, selection: tuple[str, ...], style: str) -> tupl
 
 
 def record_pass(row: dict[str, Any], state: StageState, objective: Objective, result: PassResult) -> None:
-    """Put a pass's mean loss and regularization into the epoch row and count its steps."""
+    """Put a pass's mean loss and regularization into the epoch row, count its steps, mark its side trained."""
     row[objective.loss_key], row[objective.reg_key] = result.loss, result.reg
     state.step += result.steps
+    if result.steps:
+        state.mark_trained(objective.side)
 
 
 def content_pass(
@@ -51,7 +53,8 @@ def content_pass(
     optimizer: torch.optim.Optimizer,
     desc: str,
 ) -> PassResult:
-    """One C-pass over a fresh random ``cfg.content_fraction`` of the content documents (both stages)."""
+    """One C-pass over a fresh random ``cfg.content_fraction`` of the content documents (both stages),
+    regularised only once the collaborative side has been trained (docs/DESIGN.md §3)."""
     sampled = sample_docs(docs, cfg.content_fraction, epoch_rng(ctx.seed, state.stage, epoch, 2))
     return run_pass(
         ctx,
@@ -59,7 +62,7 @@ def content_pass(
         sampled,
         batch_size=cfg.batch_size,
         rng=epoch_rng(ctx.seed, state.stage, epoch, 3),
-        lambda_c=lambda_c,
+        lambda_c=state.reg_weight(CONTENT.side, lambda_c),
         optimizer=optimizer,
         desc=desc,
     )

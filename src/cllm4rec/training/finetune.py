@@ -40,6 +40,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
         started = time.perf_counter()
         metrics, score = validation_row(ctx, cfg.selection, style="rec")
         state = StageState(STAGE, ctx.seed, best_metric=score, best_epoch=0, complete=cfg.epochs == 0)
+        state.trained_sides = _pretrained_sides(run)  # what the loaded tables were trained on (docs/DESIGN.md §3)
         row = {"epoch": 0, "phase": "pretrained", **metrics}
         close_epoch(run, ctx, optimizers, state, row, started=started, improved=True)
     if state.complete:
@@ -66,7 +67,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             [(prompt, []) for prompt in rec.prompts],
             batch_size=cfg.batch_size,
             rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
-            lambda_c=lambda_c,
+            lambda_c=state.reg_weight(REC.side, lambda_c),
             optimizer=optimizers[REC.side],
             targets=rec.targets,
             desc=f"finetune {epoch}/{cfg.epochs} R",
@@ -91,3 +92,9 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             print(f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)")
             break
     return state
+
+
+def _pretrained_sides(run: RunFolder) -> list[str]:
+    """The sides the best pretraining checkpoint (what finetuning starts from) had trained."""
+    saved = read_state(run.best("pretrain")) or read_state(run.last("pretrain"))
+    return StageState.from_dict(saved).trained_sides if saved else []

@@ -3,6 +3,7 @@
 Schedule: ``warmup_epochs`` content-only epochs, then ``epochs`` alternating epochs of an L-pass
 (collaborative LM over the item space + mutual regularization toward the frozen content embeddings) and a
 C-pass (content LM over the word vocabulary + regularization toward the frozen collaborative embeddings).
+A pass regularises only toward a side that has completed a pass already (docs/DESIGN.md §3).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
                 docs,
                 batch_size=cfg.batch_size,
                 rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
-                lambda_c=lambda_c,
+                lambda_c=state.reg_weight(COLLAB.side, lambda_c),
                 optimizer=optimizers[COLLAB.side],
                 desc=f"pretrain {epoch}/{total} L",
             )

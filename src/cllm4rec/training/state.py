@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.runs.checkpoint import load_optimizers, load_tables, read_state
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.engine import Context
+from cllm4rec.training.objectives import OBJECTIVES
 
 
 @dataclass
@@ -38,6 +40,9 @@ class StageState:
     """Whether the stage has finished (its last epoch done, or stopped early)."""
     stopped_early: bool = False
     """Whether finetuning stopped for lack of improvement."""
+    trained_sides: list[str] = field(default_factory=list)
+    """Embedding sides (``collab``, ``content``) that have completed at least one pass, in this stage or the
+    pretraining it starts from: mutual regularization pulls only toward these (docs/DESIGN.md §3)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -48,7 +53,22 @@ class StageState:
         unknown = set(data) - names
         if unknown:
             raise CLLM4RecError(f"state.json has unknown field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
+        state = cls(**data)
+        if "trained_sides" not in data:  # written before the field existed: the logged passes say it
+            for objective in OBJECTIVES:
+                if any(math.isfinite(row.get(objective.loss_key, math.nan)) for row in state.history):
+                    state.mark_trained(objective.side)
+        return state
+
+    def mark_trained(self, side: str) -> None:
+        """Record that ``side`` has completed a pass (the list stays sorted, so it compares as a set)."""
+        self.trained_sides = sorted({*self.trained_sides, side})
+
+    def reg_weight(self, side: str, lambda_c: float) -> float:
+        """``lambda_c`` for a pass training ``side`` when the other side has been trained, else 0: pulling
+        toward randomly initialised tables would only drag ``side`` toward noise (docs/DESIGN.md §3)."""
+        other = "content" if side == "collab" else "collab"
+        return lambda_c if other in self.trained_sides else 0.0
 
 
 def resume_stage(

@@ -45,6 +45,8 @@ def test_selection_override_from_comma_list() -> None:
         ("finetune.target=some", "finetune.target"),
         ("finetune.selection=map@10", "unknown selection metric"),
         ("model.bf16=maybe", "true or false"),
+        ("model.readout=max", "model.readout must be one of last, mean"),
+        ("pretrain.collab_target=all", "pretrain.collab_target must be one of next, rest"),
         ("pretrain", "section.key=value"),
     ],
 )

@@ -57,6 +57,21 @@ def test_pretraining_losses_decrease(tiny_data_dir: Path, tmp_path: Path) -> Non
     assert (tmp_path / "run" / "pretrain" / "best" / "state.json").is_file()
 
 
+def test_quality_levers_train_end_to_end(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """Item bias + mean read-out + rest-of-set target: trains, saves the bias, and serves from it."""
+    levers = ("model.item_bias=true", "model.readout=mean", "pretrain.collab_target=rest")
+    config = _config("pretrain.warmup_epochs=0", "pretrain.epochs=2", "finetune.epochs=1", *levers)
+    result = run_train(tmp_path / "run", tiny_data_dir, config, _opts())
+    assert all(math.isfinite(v) for v in result["metrics"].values())
+    dataset = Dataset.load(tiny_data_dir)
+    tables = load_file(str(tmp_path / "run" / "pretrain" / "last" / "model" / "id_embeddings.safetensors"))
+    log_pop = torch.log1p(torch.as_tensor(dataset.train.sum(axis=0), dtype=torch.float32).ravel())
+    start = log_pop - log_pop.mean()
+    assert tables["item_bias"].shape == start.shape
+    assert not torch.allclose(tables["item_bias"], start)  # it started there and trained
+    assert all(math.isfinite(r["collab_loss"]) for r in _history(tmp_path / "run", "pretrain"))
+
+
 def test_golden_losses_first_epochs(tiny_data_dir: Path, tmp_path: Path) -> None:
     """Pinned losses of each stage with a fixed seed (fp32): any change to the maths shows up here."""
     config = _config("pretrain.warmup_epochs=1", "pretrain.epochs=1", "finetune.epochs=1")

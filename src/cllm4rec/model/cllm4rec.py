@@ -32,6 +32,7 @@ from torch import nn
 
 from cllm4rec.backbone.hf import freeze, max_positions
 from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_load
+from cllm4rec.core.defaults import COLLAB_TARGETS, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir, write_json_atomic
 from cllm4rec.model.device import bf16_supported
@@ -47,6 +48,7 @@ FORMAT_VERSION = 1
 TABLES_FILE = "id_embeddings.safetensors"
 META_FILE = "model.json"
 TABLE_NAMES = ("user_collab", "item_collab", "user_content", "item_content")
+BIAS_NAME = "item_bias"
 
 
 @dataclass
@@ -80,12 +82,16 @@ class CLLM4Rec(nn.Module):
         init_scale: float = 1.0,
         seed: int | None = None,
         ref: BackboneRef | None = None,
+        item_bias: bool = False,
+        readout: str = "last",
     ) -> None:
         super().__init__()
         if n_users < 1 or n_items < 1:
             raise CLLM4RecError(f"need at least one user and one item (got {n_users}, {n_items})")
         if init_scale <= 0:
             raise CLLM4RecError(f"init_scale must be > 0 (got {init_scale})")
+        if readout not in READOUTS:
+            raise CLLM4RecError(f"readout must be one of {', '.join(READOUTS)} (got {readout!r})")
         self.backbone_tokenizer: PreTrainedTokenizerBase | None = None
         self.loaded_backbone: LoadedBackbone | None = None  # model, tokenizer, ref, source (if given)
         if isinstance(backbone, LoadedBackbone):
@@ -107,6 +113,9 @@ class CLLM4Rec(nn.Module):
             rows = self.n_users if name.startswith("user") else self.n_items
             weight = torch.empty(rows, self.hidden_size).normal_(0.0, std, generator=gen)
             setattr(self, name, nn.Embedding.from_pretrained(weight.to(word.device), freeze=False))
+        # Optional per-item bias of the collaborative item head (docs/DESIGN.md §4); see init_item_bias.
+        self.item_bias = nn.Parameter(torch.zeros(self.n_items, device=word.device)) if item_bias else None
+        self.readout = readout
         self.autocast = True  # bf16 autocast where it is fast (see bf16_supported); fp32 elsewhere
         self.force_autocast = False  # bf16 autocast even where it is emulated and slow (benchmarks)
         self.max_positions = max_positions(self.backbone)
@@ -137,7 +146,21 @@ class CLLM4Rec(nn.Module):
     def trainable_parameters(self, side: str) -> list[nn.Parameter]:
         """The parameters one alternating step trains: that side's user and item tables."""
         users, items = self.tables(side)
-        return [users.weight, items.weight]
+        extra = [self.item_bias] if side == "collab" and self.item_bias is not None else []
+        return [users.weight, items.weight, *extra]
+
+    def init_item_bias(self, counts: Any) -> None:
+        """Start the item bias at the centred ``log(1 + count)`` of each item's training interactions, so the
+        head ranks by popularity from the first step and the embeddings learn what popularity does not explain
+        (docs/DESIGN.md §4). No-op without a bias."""
+        if self.item_bias is None:
+            return
+        counts = torch.as_tensor(counts, dtype=torch.float32).reshape(-1)
+        if counts.numel() != self.n_items:
+            raise CLLM4RecError(f"item counts must have {self.n_items} entries (got {counts.numel()})")
+        log_pop = torch.log1p(counts.clamp(min=0))
+        with torch.no_grad():
+            self.item_bias.copy_((log_pop - log_pop.mean()).to(self.item_bias.device))
 
     def id_tokenizer(self) -> IDTokenizer:
         """The matching :class:`IDTokenizer` (needs a model built from a :class:`LoadedBackbone`)."""
@@ -213,16 +236,29 @@ class CLLM4Rec(nn.Module):
         The one place item scores come from: the next-item loss of pretraining, the recommendation loss of
         finetuning, evaluation and serving all go through here. (..., d) -> (..., J)
         """
-        return h.float() @ self.tables(side)[1].weight.T
+        logits = h.float() @ self.tables(side)[1].weight.T
+        if side == "collab" and self.item_bias is not None:
+            logits = logits + self.item_bias
+        return logits
 
-    def item_lm_loss(self, batch: Batch, side: str = "collab") -> LMLoss:
-        """Next-item loss over the J items at main-text positions: logits = h_{t-1} . V_side^T."""
+    def item_lm_loss(self, batch: Batch, side: str = "collab", target: str = "next") -> LMLoss:
+        """Item loss over the J items at main-text positions: logits = h_{t-1} . V_side^T (+ bias).
+
+        ``target="next"``: the next item (the LM loss of docs/DESIGN.md §2). ``"rest"``: the mean negative
+        log-likelihood of *every* item from that position on: since the item order is shuffled afresh, the
+        next item is a uniform draw from those, so this is the expectation of the next-item loss over the
+        order (same forward pass, lower-variance gradient; §2).
+        """
+        if target not in COLLAB_TARGETS:
+            raise CLLM4RecError(f"target must be one of {', '.join(COLLAB_TARGETS)} (got {target!r})")
         h_prev, targets, tmask = self._targets(batch, side)
         items = targets - (self.n_words + self.n_users)  # (N,)
         if items.numel() and bool(((items < 0) | (items >= self.n_items)).any()):
             raise CLLM4RecError("item_lm_loss: every main-text token must be an item token")
         logits = self.item_logits(h_prev, side)  # (N, J)
-        return self._lm_loss(F.cross_entropy(logits, items, reduction="none"), tmask)
+        if target == "next":
+            return self._lm_loss(F.cross_entropy(logits, items, reduction="none"), tmask)
+        return self._lm_loss(_rest_nll(F.log_softmax(logits, dim=-1), items, tmask), tmask)
 
     def word_logits(self, h: torch.Tensor) -> torch.Tensor:
         """The backbone's own LM head (with its soft-capping / logit scale if any) on hidden states ``h``."""
@@ -246,13 +282,19 @@ class CLLM4Rec(nn.Module):
         return self._lm_loss(F.cross_entropy(logits, targets, reduction="none"), tmask)
 
     def rec_scores(self, batch: Batch, side: str = "collab") -> torch.Tensor:
-        """Scores of all J items from each document's last real token: h . V_side^T (tied head). (B, J)"""
+        """Scores of all J items from each prompt's read-out vector (:attr:`readout`): h . V_side^T. (B, J)"""
         h = self.hidden_states(batch, side)  # (B, T, d)
         mask = batch.attention_mask
+        rows = torch.arange(h.shape[0], device=h.device)
         positions = torch.arange(mask.shape[1], device=mask.device)
         last = (positions * mask).argmax(-1)  # (B,) index of the last real token (any padding side)
-        h_last = h[torch.arange(h.shape[0], device=h.device), last]  # (B, d)
-        return self.item_logits(h_last, side)  # (B, J)
+        if self.readout == "last":
+            return self.item_logits(h[rows, last], side)  # (B, J)
+        pick = (batch.input_ids >= self.n_words + self.n_users) & mask.bool()  # (B, T) item tokens
+        pick[rows, last] = True
+        weights = pick.float().unsqueeze(-1)  # (B, T, 1)
+        pooled = (h.float() * weights).sum(1) / weights.sum(1)  # (B, d)
+        return self.item_logits(pooled, side)  # (B, J)
 
     def forward(self, batch: Batch, side: str = "collab") -> torch.Tensor:
         """The module's call form of :meth:`rec_scores` (item scores after each document's last token)."""
@@ -313,6 +355,8 @@ class CLLM4Rec(nn.Module):
             "hidden_size": self.hidden_size,
             "init_scale": self.init_scale,
             "tables": list(TABLE_NAMES),
+            "item_bias": self.item_bias is not None,
+            "readout": self.readout,
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -325,6 +369,8 @@ class CLLM4Rec(nn.Module):
 
         path = Path(path)
         tensors = {name: getattr(self, name).weight.detach().to("cpu").contiguous() for name in TABLE_NAMES}
+        if self.item_bias is not None:
+            tensors[BIAS_NAME] = self.item_bias.detach().to("cpu").contiguous()
 
         def write(folder: Path) -> None:
             fd, tmp = tempfile.mkstemp(prefix=f".{TABLES_FILE}.", dir=folder)
@@ -374,7 +420,14 @@ class CLLM4Rec(nn.Module):
             backbone = backbone_ref_load(saved_ref, cache_dir=cache_dir)
         elif saved_ref is not None and backbone.ref != saved_ref:
             raise CLLM4RecError(f"{path} was trained on backbone {saved_ref}, not {backbone.ref}")
-        model = cls(backbone, int(meta["n_users"]), int(meta["n_items"]), init_scale=float(meta["init_scale"]))
+        model = cls(
+            backbone,
+            int(meta["n_users"]),
+            int(meta["n_items"]),
+            init_scale=float(meta["init_scale"]),
+            item_bias=bool(meta.get("item_bias", False)),
+            readout=str(meta.get("readout", "last")),
+        )
         if (model.n_words, model.hidden_size) != (meta["n_words"], meta["hidden_size"]):
             raise CLLM4RecError(
                 f"{path}: saved for {meta['n_words']} words x {meta['hidden_size']} hidden, the backbone has "
@@ -390,4 +443,25 @@ class CLLM4Rec(nn.Module):
                 if name not in tensors or tuple(tensors[name].shape) != tuple(table.shape):
                     raise CLLM4RecError(f"{path / TABLES_FILE}: table {name} missing or of the wrong shape")
                 table.copy_(tensors[name])
+            if model.item_bias is not None:
+                if BIAS_NAME not in tensors or tuple(tensors[BIAS_NAME].shape) != (model.n_items,):
+                    raise CLLM4RecError(f"{path / TABLES_FILE}: {BIAS_NAME} missing or of the wrong shape")
+                model.item_bias.copy_(tensors[BIAS_NAME])
         return model.to(device)
+
+
+def _rest_nll(logp: torch.Tensor, items: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
+    """Per target position, ``-mean log p`` over the items at that position and after it in its document.
+
+    ``logp``: (N, J) log-probabilities at the N target positions (row-major over the (B, T-1) mask),
+    ``items``: (N,) the item at each target position. Returns (N,).
+    """
+    n_doc = tmask.sum(1)  # (B,) targets per document
+    doc = torch.arange(tmask.shape[0], device=tmask.device).unsqueeze(1).expand_as(tmask)[tmask]  # (N,)
+    pos = tmask.long().cumsum(1)[tmask] - 1  # (N,) index of each target within its document
+    starts = torch.cumsum(n_doc, 0) - n_doc  # (B,) row of each document's first target
+    span = torch.arange(int(n_doc.max()), device=tmask.device)  # (L,)
+    rest = (span >= pos.unsqueeze(1)) & (span < n_doc[doc].unsqueeze(1))  # (N, L): that target or a later one
+    rows = (starts[doc].unsqueeze(1) + span).clamp(max=items.shape[0] - 1)  # (N, L)
+    picked = logp.gather(1, items[rows]) * rest  # (N, L)
+    return -picked.sum(1) / rest.sum(1)

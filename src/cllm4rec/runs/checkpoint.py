@@ -197,7 +197,7 @@ def load_tables(model: torch.nn.Module, path: Path) -> None:
     loaded = 0
     for file in files:
         for key, value in load_file(str(file)).items():
-            target = trainable.get(key) or trainable.get(f"{key}.weight")
+            target = trainable.get(key, trainable.get(f"{key}.weight"))
             if target is None:
                 continue
             if target.shape != value.shape:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from cllm4rec.core.coerce import coerce
-from cllm4rec.core.defaults import DEFAULT_BACKBONE
+from cllm4rec.core.defaults import COLLAB_TARGETS, DEFAULT_BACKBONE, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
 
@@ -41,6 +41,12 @@ class ModelConfig:
     """ID embeddings start as N(0, (init_scale * std of the backbone's word embeddings)^2)."""
     max_length: int = 256
     """Context budget in tokens per document; prompts stay whole, main texts are cut."""
+    item_bias: bool = False
+    """Add a per-item bias to the collaborative item head, started at the centred log(1 + training count)
+    of each item and trained with the collaborative tables (docs/DESIGN.md §4)."""
+    readout: str = "last"
+    """Where recommendation scores are read from a prompt: ``last`` (its last token, the paper) or ``mean``
+    (the mean of the final hidden states over its item tokens and its last token; docs/DESIGN.md §4)."""
     content: bool = True
     """Train the content side: false means no content pass and no mutual regularization in either stage
     (the "collaborative only" ablation, docs/DESIGN.md §3)."""
@@ -69,6 +75,9 @@ class PretrainConfig:
     """Share of the content documents sampled afresh for each C-pass (1.0 = all)."""
     reorder: bool = True
     """Shuffle item order in interaction documents every epoch (false = fixed order)."""
+    collab_target: str = "next"
+    """What each position of an interaction document predicts: ``next`` (the next item, the paper's LM loss)
+    or ``rest`` (every item from there on: the next-item loss averaged over the shuffled order; §2)."""
     validate: bool = False
     """Evaluate next-item recommendation on validation after each alternating epoch."""
 
@@ -119,6 +128,8 @@ class RunConfig:
         checks = [
             (m.init_scale > 0, "model.init_scale must be > 0"),
             (m.max_length >= 16, "model.max_length must be >= 16"),
+            (m.readout in READOUTS, f"model.readout must be one of {', '.join(READOUTS)}"),
+            (p.collab_target in COLLAB_TARGETS, f"pretrain.collab_target must be one of {', '.join(COLLAB_TARGETS)}"),
             (p.warmup_epochs >= 0 and p.epochs >= 0, "pretrain epochs must be >= 0"),
             (p.lr > 0 and f.lr > 0, "learning rates must be > 0"),
             (p.user_lr_scale > 0 and f.user_lr_scale > 0, "user_lr_scale must be > 0"),

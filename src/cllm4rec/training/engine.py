@@ -84,7 +84,10 @@ def build_context(
         init_scale=model_config.init_scale,
         seed=seed,
         ref=loaded.ref,
+        item_bias=model_config.item_bias,
+        readout=model_config.readout,
     )
+    model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
     model.autocast = model_config.bf16
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
     objectives = accelerator.prepare(ObjectiveModule(model))
@@ -96,10 +99,10 @@ def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[st
     """One Adam per embedding side, so an L-step never moves content tables and vice versa."""
     optimizers = {}
     for side in SIDES:
-        users, items = model.tables(side)
+        users, *items = model.trainable_parameters(side)  # user table, item table (+ the item bias)
         groups = [
-            {"params": list(users.parameters()), "lr": lr * user_lr_scale},
-            {"params": list(items.parameters()), "lr": lr},
+            {"params": [users], "lr": lr * user_lr_scale},
+            {"params": items, "lr": lr},
         ]
         optimizers[side] = torch.optim.Adam(groups, lr=lr)
     return optimizers

@@ -3,6 +3,7 @@
 | objective | loss                                              | trains the side | logged as             |
 |-----------|---------------------------------------------------|-----------------|-----------------------|
 | COLLAB    | next-item loss over the J items (L-step)          | collaborative   | collab_loss/collab_reg |
+| COLLAB_REST | the same, averaged over the shuffled item order | collaborative   | collab_loss/collab_reg |
 | CONTENT   | next-word loss over the backbone vocabulary (C-step) | content      | content_loss/content_reg |
 | REC       | multinomial loss of the held-out items (finetuning) | collaborative | rec_loss/rec_reg      |
 
@@ -25,6 +26,11 @@ from cllm4rec.tokenization import Batch
 def collab_loss(model: CLLM4Rec, batch: Batch, targets: torch.Tensor | None) -> LMLoss:
     """L-step: next-item loss of an interaction document, collaborative tables in the input."""
     return model.item_lm_loss(batch, side="collab")
+
+
+def collab_rest_loss(model: CLLM4Rec, batch: Batch, targets: torch.Tensor | None) -> LMLoss:
+    """L-step with ``pretrain.collab_target=rest``: each position predicts every item from there on (§2)."""
+    return model.item_lm_loss(batch, side="collab", target="rest")
 
 
 def content_loss(model: CLLM4Rec, batch: Batch, targets: torch.Tensor | None) -> LMLoss:
@@ -57,9 +63,13 @@ class Objective:
 
 
 COLLAB = Objective("collab", "collab", collab_loss)
+COLLAB_REST = Objective("collab", "collab", collab_rest_loss)
+"""The L-step's expected-over-order variant; logged under the same keys as :data:`COLLAB`."""
 CONTENT = Objective("content", "content", content_loss)
 REC = Objective("rec", "collab", rec_loss)
 OBJECTIVES = (COLLAB, CONTENT, REC)
+COLLAB_OBJECTIVES = {"next": COLLAB, "rest": COLLAB_REST}
+"""The L-step objective for each ``pretrain.collab_target``."""
 LOSS_KEYS = tuple(o.loss_key for o in OBJECTIVES) + tuple(o.reg_key for o in OBJECTIVES)
 """Every loss and regularization key an epoch row of the training log may hold."""
 

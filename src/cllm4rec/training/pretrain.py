@@ -18,7 +18,7 @@ from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.epoch import close_epoch, content_pass, record_pass, validation_row
-from cllm4rec.training.objectives import COLLAB, CONTENT
+from cllm4rec.training.objectives import COLLAB_OBJECTIVES, CONTENT
 from cllm4rec.training.state import StageState, resume_stage
 
 STAGE = "pretrain"
@@ -39,6 +39,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
     lambda_c = cfg.lambda_c if content else 0.0
     warmup = cfg.warmup_epochs if content else 0
     total = warmup + cfg.epochs
+    collab = COLLAB_OBJECTIVES[cfg.collab_target]
 
     for epoch in range(state.epoch + 1, total + 1):
         started = time.perf_counter()
@@ -47,15 +48,15 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
             docs = interaction_docs(tok, train, epoch_rng(ctx.seed, STAGE, epoch, 0), cfg.reorder)
             res = run_pass(
                 ctx,
-                COLLAB,
+                collab,
                 docs,
                 batch_size=cfg.batch_size,
                 rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
-                lambda_c=state.reg_weight(COLLAB.side, lambda_c),
-                optimizer=optimizers[COLLAB.side],
+                lambda_c=state.reg_weight(collab.side, lambda_c),
+                optimizer=optimizers[collab.side],
                 desc=f"pretrain {epoch}/{total} L",
             )
-            record_pass(row, state, COLLAB, res)
+            record_pass(row, state, collab, res)
         if content:  # C-step: the content LM over reviews and item/user texts
             optimizer, desc = optimizers[CONTENT.side], f"pretrain {epoch}/{total} C"
             res = content_pass(ctx, state, epoch, content, cfg, lambda_c=lambda_c, optimizer=optimizer, desc=desc)

@@ -55,6 +55,13 @@ def test_pretraining_losses_decrease(tiny_data_dir: Path, tmp_path: Path) -> Non
     assert content[-1] < content[0] - 0.1
     assert (tmp_path / "run" / "training_curves.png").stat().st_size > 1000
     assert (tmp_path / "run" / "pretrain" / "best" / "state.json").is_file()
+    # every pass logs its smoothed loss every few steps, ending at the pass's end, for the curves
+    for r in rows[1:]:
+        trace = r["trace"]["collab_loss"]
+        assert len(trace) >= 2 and trace[-1][0] == 1.0
+        assert [x for x, _ in trace] == sorted(x for x, _ in trace)
+        assert all(math.isfinite(y) and y > 0 for _, y in trace)
+    assert set(rows[0]["trace"]) == {"content_loss"}
 
 
 def test_quality_levers_train_end_to_end(tiny_data_dir: Path, tmp_path: Path) -> None:

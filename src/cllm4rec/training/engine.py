@@ -8,7 +8,7 @@ gets wrapped for data parallelism, so every loss goes through its ``forward``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,10 @@ from cllm4rec.training.corpora import Doc
 from cllm4rec.training.objectives import Objective, ObjectiveModule
 
 STAGE_CODES = {"pretrain": 1, "finetune": 2}
+TRACE_POINTS = 10
+"""About this many smoothed-loss points are logged per pass (the training curves' resolution)."""
+TRACE_DECAY = 0.8
+"""Exponential smoothing of the per-step loss in those points."""
 
 
 def epoch_rng(seed: int, stage: str, epoch: int, part: int = 0) -> np.random.Generator:
@@ -64,6 +68,8 @@ class PassResult:
     reg: float
     steps: int
     tokens: int
+    trace: list[tuple[float, float]] = field(default_factory=list)
+    """(fraction of the pass done, smoothed loss) every few steps, for the training curves."""
 
 
 def build_context(
@@ -128,8 +134,9 @@ def run_pass(
     batches = bucket_batches(lengths, batch_size, rng)
     ctx.objectives.train()
     loss_sum, reg_sum, weight = 0.0, 0.0, 0.0
+    smooth, trace, every = math.nan, [], max(1, len(batches) // TRACE_POINTS)
     bar = tqdm(batches, desc=desc, disable=not ctx.progress, leave=False, dynamic_ncols=True)
-    for idx in bar:
+    for done, idx in enumerate(bar, start=1):
         batch = collate([docs[i] for i in idx], ctx.tok.pad_id, max_len).to(ctx.device)
         tgt = None
         if targets is not None:
@@ -145,8 +152,11 @@ def run_pass(
         loss_sum += loss.item() * len(idx)
         reg_sum += reg.item() * len(idx)
         weight += len(idx)
+        smooth = loss.item() if math.isnan(smooth) else TRACE_DECAY * smooth + (1 - TRACE_DECAY) * loss.item()
+        if done % every == 0 or done == len(batches):
+            trace.append((round(done / len(batches), 4), round(smooth, 5)))
         bar.set_postfix(loss=f"{loss_sum / weight:.4f}")
-    return PassResult(loss_sum / weight, reg_sum / weight, len(batches), int(lengths.sum()))
+    return PassResult(loss_sum / weight, reg_sum / weight, len(batches), int(lengths.sum()), trace)
 
 
 def sample_docs(docs: list[Any], fraction: float, rng: np.random.Generator) -> list[Any]:

@@ -16,7 +16,7 @@ from cllm4rec.runs.config import FinetuneConfig, PretrainConfig
 from cllm4rec.runs.folder import STAGES, RunFolder
 from cllm4rec.training.corpora import Doc
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, run_pass, sample_docs
-from cllm4rec.training.log_keys import SUMMARY_KEYS, VALID_SCORE, valid_key
+from cllm4rec.training.log_keys import SUMMARY_KEYS, TRACE_KEY, VALID_SCORE, valid_key
 from cllm4rec.training.objectives import CONTENT, Objective
 from cllm4rec.training.plots import plot_curves
 from cllm4rec.training.state import StageState
@@ -37,6 +37,8 @@ def validation_row(ctx: Context, selection: tuple[str, ...], style: str) -> tupl
 def record_pass(row: dict[str, Any], state: StageState, objective: Objective, result: PassResult) -> None:
     """Put a pass's mean loss and regularization into the epoch row, count its steps, mark its side trained."""
     row[objective.loss_key], row[objective.reg_key] = result.loss, result.reg
+    if result.trace:
+        row.setdefault(TRACE_KEY, {})[objective.loss_key] = [list(point) for point in result.trace]
     state.step += result.steps
     if result.steps:
         state.mark_trained(objective.side)

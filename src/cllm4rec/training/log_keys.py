@@ -2,7 +2,8 @@
 
 A row holds ``epoch``, ``phase``, ``seconds``, the loss and regularization of each objective that ran
 (``collab_loss``, ``collab_reg``, ...; see :mod:`cllm4rec.training.objectives`) and, after validation, every
-metric prefixed ``valid_`` plus ``valid_score`` (the selection score).
+metric prefixed ``valid_`` plus ``valid_score`` (the selection score); ``trace`` holds each pass's smoothed
+loss every few steps.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS
 from cllm4rec.training.objectives import COLLAB, CONTENT, LOSS_KEYS, REC
 
+TRACE_KEY = "trace"
+"""Per loss key, [fraction of the pass, smoothed loss] points logged every few steps (the curves' detail)."""
 VALID_PREFIX = "valid_"
 VALID_SCORE = f"{VALID_PREFIX}score"
 
@@ -24,4 +27,4 @@ PLOTTED_METRIC_KEYS = tuple(valid_key(k) for k in DEFAULT_SELECTION_KEYS)
 SUMMARY_KEYS = (COLLAB.loss_key, REC.loss_key, CONTENT.loss_key, valid_key("recall@20"), valid_key("ndcg@100"))
 """What the one-line epoch summary prints, when present."""
 
-__all__ = ["LOSS_KEYS", "PLOTTED_METRIC_KEYS", "SUMMARY_KEYS", "VALID_PREFIX", "VALID_SCORE", "valid_key"]
+__all__ = ["TRACE_KEY", "LOSS_KEYS", "PLOTTED_METRIC_KEYS", "SUMMARY_KEYS", "VALID_PREFIX", "VALID_SCORE", "valid_key"]

@@ -1,4 +1,4 @@
-"""``training_curves.png``: losses per pass and validation metrics per epoch, for both stages."""
+"""``training_curves.png``: smoothed losses every few steps and validation metrics per epoch, for both stages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cllm4rec.core.files import atomic_file
-from cllm4rec.training.log_keys import LOSS_KEYS, PLOTTED_METRIC_KEYS, VALID_PREFIX
+from cllm4rec.training.log_keys import LOSS_KEYS, PLOTTED_METRIC_KEYS, TRACE_KEY, VALID_PREFIX
 
 
 def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
@@ -27,9 +27,15 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
         ax_loss, ax_metric = axes[row]
         for key in LOSS_KEYS:
             pts = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key)) and r[key] > 0]
-            if pts:
-                xs, ys = zip(*pts, strict=True)
-                style = "--" if key.endswith("_reg") else "-"
+            if not pts:
+                continue
+            xs, ys = zip(*pts, strict=True)
+            style = "--" if key.endswith("_reg") else "-"
+            trace = _trace(rows, key)
+            if trace:  # the smoothed loss within each pass, epoch e spanning (e - 1, e]; epoch means as dots
+                (line,) = ax_loss.plot(*trace, style, lw=1.2, label=key.replace("_", " "))
+                ax_loss.plot(xs, ys, "o", ms=3, color=line.get_color())
+            else:
                 ax_loss.plot(xs, ys, style, marker="o", ms=3, label=key.replace("_", " "))
         ax_loss.set_yscale("log")  # the summed multinomial loss is ~10x the per-token LM losses
         ax_loss.set_title(f"{stage}: training losses (log scale)")
@@ -47,7 +53,7 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
         for ax in (ax_loss, ax_metric):
             if len(epochs) <= 12:
                 ax.set_xticks(epochs)
-                ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+                ax.set_xlim(min(epochs[0], 1) - 1.05, epochs[-1] + 0.3)
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_metric.set_xlabel("epoch")
@@ -62,6 +68,17 @@ def plot_curves(path: Path, histories: dict[str, list[dict[str, Any]]]) -> None:
     with atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
+
+
+def _trace(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]] | None:
+    """The logged smoothed-loss points of ``key`` over all epochs as (x, y), x = epoch - 1 + fraction."""
+    xs, ys = [], []
+    for r in rows:
+        for frac, value in (r.get(TRACE_KEY) or {}).get(key, []):
+            if _finite(value) and value > 0:
+                xs.append(r["epoch"] - 1 + frac)
+                ys.append(value)
+    return (xs, ys) if xs else None
 
 
 def _finite(value: Any) -> bool:

@@ -3,7 +3,7 @@
 1. fetch ML-100K (from the RecBole wheel) and prepare it with the paper's protocol;
 2. print its statistics;
 3. train CLLM4Rec with the ``quick`` preset on the default backbone (resuming if interrupted);
-4. print the test metrics next to the popularity baseline on the same split;
+4. print the test metrics next to popularity and EASE on the same split;
 5. show the top-10 for one user with item titles.
 
 Everything lands in ``runs/quickstart/`` (override with ``CLLM4REC_QUICKSTART_DIR``).
@@ -59,11 +59,12 @@ def main() -> int:
     from cllm4rec.baselines.runner import run_baseline
     from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS as keys
 
-    pop = run_baseline("pop", dataset, progress=False)
-    ours = result["metrics"]
+    rows = {"CLLM4Rec": result["metrics"]}
+    for name, label in (("pop", "popularity"), ("ease", "EASE")):  # fit and tuned on the same split
+        rows[label] = run_baseline(name, dataset, progress=False).test
     print(f"{'method':<12}" + "".join(f"{k:>12}" for k in keys))
-    print(f"{'CLLM4Rec':<12}" + "".join(f"{ours[k]:>12.4f}" for k in keys))
-    print(f"{'popularity':<12}" + "".join(f"{pop.test[k]:>12.4f}" for k in keys))
+    for label, metrics in rows.items():
+        print(f"{label:<12}" + "".join(f"{metrics[k]:>12.4f}" for k in keys))
 
     print("\n== 5. top-10 for one user", flush=True)
     from cllm4rec.serving import Query, load_run, recommend

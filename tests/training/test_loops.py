@@ -79,6 +79,22 @@ def test_quality_levers_train_end_to_end(tiny_data_dir: Path, tmp_path: Path) ->
     assert all(math.isfinite(r["collab_loss"]) for r in _history(tmp_path / "run", "pretrain"))
 
 
+def test_refit_scores_test_a_second_time_after_more_passes(tiny_data_dir: Path, tmp_path: Path) -> None:
+    config = _config(
+        "pretrain.warmup_epochs=0",
+        "pretrain.epochs=1",
+        "finetune.epochs=1",
+        "finetune.lr=1e-2",
+        "finetune.refit_epochs=1",
+    )
+    result = run_train(tmp_path / "run", tiny_data_dir, config, _opts())
+    assert result["refit_epochs"] == 1
+    assert set(result["metrics_refit"]) == set(result["metrics"])
+    assert result["metrics_refit"] != result["metrics"]  # the extra pass over train + validation changed the model
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["metrics_refit"] == result["metrics_refit"]
+
+
 def test_golden_losses_first_epochs(tiny_data_dir: Path, tmp_path: Path) -> None:
     """Pinned losses of each stage with a fixed seed (fp32): any change to the maths shows up here."""
     config = _config("pretrain.warmup_epochs=1", "pretrain.epochs=1", "finetune.epochs=1")

@@ -108,6 +108,10 @@ class FinetuneConfig:
     """Stop after this many epochs without a better validation selection score."""
     selection: tuple[str, ...] = DEFAULT_SELECTION_KEYS
     """Validation metrics summed to pick the best checkpoint."""
+    refit_epochs: int = 0
+    """After model selection, this many extra recommendation passes over train + validation histories before
+    the test is scored a second time (``metrics_refit`` in ``metrics.json``), as the baselines are refit on
+    train + validation; 0 = off. The selected checkpoint is what ``recommend`` serves either way."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class RunConfig:
             (0 < f.mask_fraction < 1, "finetune.mask_fraction must be in (0, 1)"),
             (f.target in ("heldout", "all"), "finetune.target must be 'heldout' or 'all'"),
             (f.epochs >= 0, "finetune.epochs must be >= 0"),
+            (f.refit_epochs >= 0, "finetune.refit_epochs must be >= 0"),
             (f.patience >= 1, "finetune.patience must be >= 1"),
             (len(f.selection) > 0, "finetune.selection must name at least one metric"),
         ]

@@ -17,12 +17,49 @@ from cllm4rec.runs.checkpoint import load_tables, read_state
 from cllm4rec.runs.config import FinetuneConfig
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.corpora import content_docs, rec_docs
-from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
+from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.epoch import close_epoch, content_pass, record_pass, validation_row
 from cllm4rec.training.objectives import CONTENT, REC
 from cllm4rec.training.state import StageState, resume_stage
 
 STAGE = "finetune"
+REFIT_PART = 10
+"""Offset of the refit passes' random streams, apart from the finetuning epochs' (see ``epoch_rng``)."""
+
+
+def rec_pass(
+    ctx: Context, matrix: Any, epoch: int, cfg: FinetuneConfig, *, lambda_c: float, optimizer: Any, part: int = 0
+) -> PassResult:
+    """One recommendation pass: mask a fresh random share of each user's items in ``matrix``, predict them."""
+    rec = rec_docs(
+        ctx.tok,
+        matrix,
+        epoch_rng(ctx.seed, STAGE, epoch, part),
+        cfg.mask_fraction,
+        cfg.target,
+        ctx.model_config.max_length,
+    )
+    return run_pass(
+        ctx,
+        REC,
+        [(prompt, []) for prompt in rec.prompts],
+        batch_size=cfg.batch_size,
+        rng=epoch_rng(ctx.seed, STAGE, epoch, part + 1),
+        lambda_c=lambda_c,
+        optimizer=optimizer,
+        targets=rec.targets,
+        desc=f"finetune {epoch}/{cfg.epochs} R" if part == 0 else f"refit {epoch}/{cfg.refit_epochs} R",
+    )
+
+
+def refit(ctx: Context, cfg: FinetuneConfig) -> None:
+    """``finetune.refit_epochs`` recommendation passes over train + validation histories, in place on the
+    selected model (as the baselines are refit on train + validation before the test; docs/DESIGN.md §4).
+    No mutual regularization: the content tables never saw the validation items."""
+    optimizers = make_optimizers(ctx.model, cfg.lr, cfg.user_lr_scale)
+    history = ctx.dataset.known("test")  # train + validation
+    for epoch in range(1, cfg.refit_epochs + 1):
+        rec_pass(ctx, history, epoch, cfg, lambda_c=0.0, optimizer=optimizers[REC.side], part=REFIT_PART)
 
 
 def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False) -> StageState:
@@ -53,25 +90,8 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch, "phase": "finetune"}
         # R-step: predict a fresh random share of each user's items from the rest of their history
-        rec = rec_docs(
-            tok,
-            train,
-            epoch_rng(ctx.seed, STAGE, epoch, 0),
-            cfg.mask_fraction,
-            cfg.target,
-            ctx.model_config.max_length,
-        )
-        res = run_pass(
-            ctx,
-            REC,
-            [(prompt, []) for prompt in rec.prompts],
-            batch_size=cfg.batch_size,
-            rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
-            lambda_c=state.reg_weight(REC.side, lambda_c),
-            optimizer=optimizers[REC.side],
-            targets=rec.targets,
-            desc=f"finetune {epoch}/{cfg.epochs} R",
-        )
+        lam = state.reg_weight(REC.side, lambda_c)
+        res = rec_pass(ctx, train, epoch, cfg, lambda_c=lam, optimizer=optimizers[REC.side])
         record_pass(row, state, REC, res)
         if content:  # C-step, regularised toward the recommendation embeddings
             optimizer, desc = optimizers[CONTENT.side], f"finetune {epoch}/{cfg.epochs} C"

@@ -189,3 +189,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, run_dataset: Dataset) -> 
     config = load_config(overrides=TINY_RUN_OVERRIDES)
     run_train(root / "run", root / "data", config, RunOptions(seed=1, device="cpu", progress=False))
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_run: Path):
+    """``tiny_run`` loaded once for the HTTP tests (as ``cllm4rec serve`` does at start-up)."""
+    from cllm4rec.serving.recommend import load_run
+
+    return load_run(tiny_run, device="cpu")

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "cllm4rec.cli.train",
     "cllm4rec.cli.evaluate",
     "cllm4rec.cli.baseline",
+    "cllm4rec.cli.serve",
 )
 
 

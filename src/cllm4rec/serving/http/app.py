@@ -1,0 +1,329 @@
+"""The HTTP service: one loaded run behind FastAPI, micro-batched scoring, explanations and a browsing page.
+
+Routes (docs at ``/docs``): ``GET|POST /v1/recommend``, ``GET /v1/items/{id}``, ``GET /v1/users``,
+``GET /v1/users/{id}``, ``GET /v1/explain``, ``GET /health``, ``GET /metrics``, and ``GET /`` (the page).
+Recommendations come from :func:`cllm4rec.serving.recommend.recommend_many`, the code behind
+``cllm4rec recommend``, so both answer the same for the same user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cllm4rec import __version__
+from cllm4rec.errors import CLLM4RecError
+from cllm4rec.serving.explain import MAX_NEW_TOKENS_LIMIT, ExplainOptions, explain
+from cllm4rec.serving.http.auth import API_KEY_ENV
+from cllm4rec.serving.http.batching import MicroBatcher, ServerBusyError
+from cllm4rec.serving.http.guard import Guard, error_body
+from cllm4rec.serving.http.metrics import ServiceMetrics
+from cllm4rec.serving.recommend import LoadedRun, Recommendation, recommend_many, user_history
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Runtime options of the service (not part of the model)."""
+
+    max_batch: int = 32
+    """Most recommendation requests scored in one forward pass."""
+    max_wait_ms: float = 5.0
+    """Longest a request waits for others to join its batch."""
+    max_k: int = 1000
+    """Largest k a client may ask for (also capped by the catalogue)."""
+    max_history: int = 1000
+    """Most item IDs in a POSTed history (more: 422)."""
+    max_body_bytes: int = 65536
+    """Largest request body (more: 413)."""
+    max_queue: int = 1024
+    """Most recommendation requests waiting; beyond that the service answers 503."""
+    explain_max_tokens: int = 128
+    """Upper bound on the tokens one explanation may generate."""
+    explain_max_time: float = 30.0
+    """Upper bound on one explanation's generation time, in seconds."""
+    explain_max_waiting: int = 8
+    """Most explanations queued or running at once (more: 503)."""
+    api_key: str | None = None
+    """Required key; None reads ``CLLM4REC_API_KEY`` from the environment (empty = no key)."""
+
+
+class Item(BaseModel):
+    """One recommended item."""
+
+    rank: int
+    item: str
+    score: float
+    title: str | None
+
+
+class RecommendResponse(BaseModel):
+    user: str | None = Field(description="the user's external ID; null for a posted history")
+    k: int
+    items: list[Item]
+
+
+class HistoryRequest(BaseModel):
+    """Someone not in the training data: their items (external IDs; JSON numbers accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
+    history: list[StrictStr | StrictInt] = Field(min_length=1, description="external item IDs")
+    k: StrictInt = Field(10, description="number of items to return")
+
+
+class HistoryItem(BaseModel):
+    item: str
+    title: str | None
+
+
+class UserResponse(BaseModel):
+    user: str
+    n_history: int
+    history: list[HistoryItem]
+
+
+class UsersResponse(BaseModel):
+    total: int
+    offset: int
+    users: list[str]
+
+
+class ItemResponse(BaseModel):
+    item: str
+    title: str | None
+    text: dict[str, str]
+    n_train_users: int
+
+
+class ExplainResponse(BaseModel):
+    user: str
+    item: str
+    title: str | None
+    text: str
+    template: str = Field(description="'review' (user-item review prompt) or 'item_text' (no reviews)")
+    prompt: str
+    note: str | None
+    new_tokens: int
+    stopped: str = Field(description="'eos', 'max_tokens' or 'time'")
+    seconds: float
+    greedy: bool
+
+
+class Service:
+    """The loaded run plus everything the routes share: batcher, explanation thread, metrics."""
+
+    def __init__(self, loaded: LoadedRun, options: ServeOptions, run_id: str) -> None:
+        self.loaded, self.options, self.run_id = loaded, options, run_id
+        self.metrics = ServiceMetrics()
+        self.batcher = MicroBatcher(
+            self._score,
+            max_batch=options.max_batch,
+            max_wait=options.max_wait_ms / 1000.0,
+            max_queue=options.max_queue,
+            on_batch=self.metrics.observe_batch,
+        )
+        self.explain_executor: ThreadPoolExecutor | None = None
+        self.explain_slots: asyncio.Semaphore | None = None
+        self.item_users = loaded.dataset.train.getnnz(axis=0)  # (J,) training users per item
+
+    def _score(self, key: Hashable, payloads: Sequence[Any]) -> list[list[Recommendation]]:
+        """One forward pass for a group of same-kind, same-k requests (runs in the model thread)."""
+        kind, k = key
+        with torch.inference_mode():
+            if kind == "user":
+                return recommend_many(self.loaded, users=list(payloads), k=k, batch_size=self.options.max_batch)
+            return recommend_many(self.loaded, histories=list(payloads), k=k, batch_size=self.options.max_batch)
+
+    # ----- request checks (cheap, in the event loop, so a bad request never reaches a batch) -----------
+    def check_k(self, k: int, n_seen: int, who: str) -> None:
+        n_items = self.loaded.dataset.n_items
+        if k < 1:
+            raise _unprocessable(f"k must be a positive number of items, got {k}")
+        if k > min(n_items, self.options.max_k):
+            raise _unprocessable(f"k={k} is larger than allowed ({min(n_items, self.options.max_k)})")
+        if k > n_items - n_seen:
+            raise _unprocessable(f"k={k} is more than the {n_items - n_seen} items {who} has not seen")
+
+    def user_index(self, user: str) -> int:
+        index = self.loaded.dataset.user_index.get(user)
+        if index is None:
+            raise HTTPException(404, f"unknown user {user!r}: not in this run's dataset")
+        return index
+
+    def item_index(self, item: str) -> int:
+        index = self.loaded.dataset.item_index.get(item)
+        if index is None:
+            raise HTTPException(404, f"unknown item {item!r}: not in this run's dataset")
+        return index
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(422, message)
+
+
+def _response(user: str | None, k: int, recs: list[Recommendation]) -> RecommendResponse:
+    return RecommendResponse(user=user, k=k, items=[Item(**r.to_dict()) for r in recs])
+
+
+def run_identity(loaded: LoadedRun) -> str:
+    """A readable run id: the run folder's name (the checkpoint lives at RUN/<stage>/<which>)."""
+    return loaded.checkpoint.parents[1].name if len(loaded.checkpoint.parents) > 1 else str(loaded.checkpoint)
+
+
+def create_app(loaded: LoadedRun, options: ServeOptions | None = None, *, run_id: str | None = None) -> FastAPI:
+    """Build the FastAPI app around an already loaded run (the run loads once, before serving starts)."""
+    options = options or ServeOptions()
+    api_key = options.api_key if options.api_key is not None else os.environ.get(API_KEY_ENV, "")
+    service = Service(loaded, options, run_id or run_identity(loaded))
+    ds = loaded.dataset
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.batcher.start()
+        service.explain_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cllm4rec-explain")
+        service.explain_slots = asyncio.Semaphore(options.explain_max_waiting)
+        try:
+            yield
+        finally:
+            await service.batcher.stop()
+            service.explain_executor.shutdown(wait=True)
+
+    app = FastAPI(
+        title="cllm4rec",
+        version=__version__,
+        description="Recommendations, item details and explanations from a trained CLLM4Rec run.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))} for e in exc.errors()]
+        summary = "; ".join(f"{'.'.join(d['loc'][1:]) or d['loc'][0]}: {d['message']}" for d in details[:3])
+        return JSONResponse(error_body(422, f"invalid request: {summary}", details), 422)
+
+    @app.exception_handler(ServerBusyError)
+    async def busy(_: Request, exc: ServerBusyError) -> JSONResponse:
+        return JSONResponse(error_body(503, str(exc)), 503, headers={"retry-after": "1"})
+
+    @app.exception_handler(CLLM4RecError)
+    async def bad_input(_: Request, exc: CLLM4RecError) -> JSONResponse:
+        return JSONResponse(error_body(422, str(exc)), 422)
+
+    @app.get("/v1/recommend", response_model=RecommendResponse, tags=["recommend"])
+    async def recommend_user(
+        user: Annotated[str, Query(min_length=1, max_length=256, description="the user's external ID")],
+        k: Annotated[int, Query(description="number of items")] = 10,
+    ) -> RecommendResponse:
+        """Top-k items for a user of the dataset; everything they are known to have seen is excluded."""
+        index = service.user_index(user)
+        service.check_k(k, len(user_history(ds, index)), f"user {user!r}")
+        recs = await service.batcher.submit(("user", k), user)
+        return _response(user, k, recs)
+
+    @app.post("/v1/recommend", response_model=RecommendResponse, tags=["recommend"])
+    async def recommend_history(body: HistoryRequest) -> RecommendResponse:
+        """Top-k items for someone not in the training data, from their item history (those items excluded)."""
+        history = [str(i) for i in body.history]
+        if len(history) > options.max_history:
+            raise _unprocessable(f"the history has {len(history)} items; at most {options.max_history} are accepted")
+        unknown = [i for i in history if i not in ds.item_index]
+        if unknown:
+            raise HTTPException(404, f"unknown item ID(s) in the history: {', '.join(map(repr, unknown[:5]))}")
+        service.check_k(body.k, len(set(history)), "this history")
+        recs = await service.batcher.submit(("history", body.k), history)
+        return _response(None, body.k, recs)
+
+    @app.get("/v1/items/{item_id}", response_model=ItemResponse, tags=["catalogue"])
+    async def item(item_id: str) -> ItemResponse:
+        """An item's title and text fields."""
+        j = service.item_index(item_id)
+        return ItemResponse(
+            item=item_id, title=ds.item_title(j), text=dict(ds.item_text[j]), n_train_users=int(service.item_users[j])
+        )
+
+    @app.get("/v1/users", response_model=UsersResponse, tags=["catalogue"])
+    async def users(
+        offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> UsersResponse:
+        """A page of the dataset's user IDs (for pickers)."""
+        return UsersResponse(total=ds.n_users, offset=offset, users=ds.user_ids[offset : offset + limit])
+
+    @app.get("/v1/users/{user_id}", response_model=UserResponse, tags=["catalogue"])
+    async def user(user_id: str) -> UserResponse:
+        """A user's known history (train, validation and test: what recommendations exclude), with titles."""
+        seen = user_history(ds, service.user_index(user_id))
+        history = [HistoryItem(item=ds.item_ids[j], title=ds.item_title(int(j))) for j in seen.tolist()]
+        return UserResponse(user=user_id, n_history=len(history), history=history)
+
+    @app.get("/v1/explain", response_model=ExplainResponse, tags=["explain"])
+    async def explain_pair(
+        user: Annotated[str, Query(min_length=1, max_length=256)],
+        item: Annotated[str, Query(min_length=1, max_length=256)],
+        max_tokens: Annotated[int, Query(ge=1, le=MAX_NEW_TOKENS_LIMIT)] = 60,
+        temperature: Annotated[float, Query(ge=0.0, le=5.0)] = 0.0,
+        seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    ) -> ExplainResponse:
+        """A short text from the content side for this user-item pair (greedy unless temperature > 0)."""
+        service.user_index(user)
+        service.item_index(item)
+        if max_tokens > options.explain_max_tokens:
+            raise _unprocessable(f"max_tokens must be at most {options.explain_max_tokens} on this server")
+        gen = ExplainOptions(max_tokens, temperature, seed, options.explain_max_time)
+        assert service.explain_slots is not None  # set at start-up
+        if service.explain_slots.locked():
+            raise ServerBusyError("too many explanations in progress; retry later")
+        async with service.explain_slots:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(service.explain_executor, explain, loaded, user, item, gen)
+        return ExplainResponse(**result.to_dict())
+
+    @app.get("/health", tags=["service"])
+    async def health() -> dict[str, Any]:
+        """Liveness and what is served (never needs the API key)."""
+        ref = getattr(loaded.model, "ref", None)
+        return {
+            "status": "ok",
+            "model_loaded": True,
+            "run_id": service.run_id,
+            "checkpoint": loaded.checkpoint.name,
+            "n_users": ds.n_users,
+            "n_items": ds.n_items,
+            "backbone": ref.to_dict() if ref is not None else None,
+            "device": str(loaded.device),
+            "prompt_style": loaded.style,
+            "reviews": bool(ds.reviews),
+            "version": __version__,
+        }
+
+    @app.get("/metrics", tags=["service"])
+    async def metrics() -> Response:
+        """Prometheus text format: requests, latency histogram, micro-batch sizes."""
+        return Response(service.metrics.render(), media_type=service.metrics.content_type)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(Guard, metrics=service.metrics, api_key=api_key or None, max_body_bytes=options.max_body_bytes)
+    return app

@@ -17,10 +17,11 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from cllm4rec.cli.main import main  # noqa: E402
-from cllm4rec.data import Dataset  # noqa: E402
+from cllm4rec.core.errors import CLLM4RecError  # noqa: E402
+from cllm4rec.runs.catalog import Catalog  # noqa: E402
+from cllm4rec.serving import Query, recommend  # noqa: E402
 from cllm4rec.serving.explain import ExplainOptions, explain  # noqa: E402
 from cllm4rec.serving.http import ServeOptions, create_app  # noqa: E402
-from cllm4rec.serving.recommend import recommend, user_history  # noqa: E402
 
 OPEN = ServeOptions(api_key="")
 
@@ -39,6 +40,17 @@ def _error(response, status: int) -> str:
     assert body["error"]["status"] == status
     assert "Traceback" not in response.text
     return body["error"]["message"]
+
+
+def _seen(loaded, user: str) -> set[str]:
+    """External IDs of everything the run's catalogue knows ``user`` interacted with."""
+    catalog = loaded.catalog
+    row = catalog.known[catalog.user_index[user]]
+    return {catalog.item_ids[j] for j in row.indices}
+
+
+def _top(loaded, k: int, **query) -> list[str]:
+    return [r.item for r in recommend(loaded, [Query(**query)], k=k)[0]]
 
 
 def _cli_json(capsys, *args: str):
@@ -60,9 +72,8 @@ def test_get_recommend_equals_cli_recommend(client: TestClient, tiny_run: Path, 
 
 
 def test_seen_items_are_excluded(client: TestClient, tiny_loaded) -> None:
-    ds = tiny_loaded.dataset
-    seen = {ds.item_ids[j] for j in user_history(ds, ds.user_index["u5"])}
-    n_unseen = ds.n_items - len(seen)
+    seen = _seen(tiny_loaded, "u5")
+    n_unseen = tiny_loaded.catalog.n_items - len(seen)
     body = client.get("/v1/recommend", params={"user": "u5", "k": n_unseen}).json()
     assert len(body["items"]) == n_unseen
     assert not seen & {r["item"] for r in body["items"]}
@@ -83,25 +94,19 @@ def test_post_history_equals_cli_history(client: TestClient, tiny_run: Path, cap
 
 def test_numeric_ids_are_accepted_as_json_numbers(tiny_loaded) -> None:
     """Datasets with numeric external IDs (MovieLens): ids may be sent as JSON numbers or strings."""
-    ds = tiny_loaded.dataset
-    numeric = Dataset(
-        train=ds.train,
-        valid=ds.valid,
-        test=ds.test,
-        user_ids=[str(100 + u) for u in range(ds.n_users)],
-        item_ids=[str(500 + j) for j in range(ds.n_items)],
-        item_text=ds.item_text,
-        user_text=ds.user_text,
-        reviews=ds.reviews,
+    catalog = tiny_loaded.catalog
+    numeric = Catalog(
+        user_ids=[str(100 + u) for u in range(catalog.n_users)],
+        item_ids=[str(500 + j) for j in range(catalog.n_items)],
+        titles=catalog.titles,
+        known=catalog.known,
     )
-    loaded = dataclasses.replace(tiny_loaded, dataset=numeric)
-    with TestClient(create_app(loaded, OPEN)) as c:
+    loaded = dataclasses.replace(tiny_loaded, record=dataclasses.replace(tiny_loaded.record, catalog=numeric))
+    with TestClient(create_app(loaded, OPEN, dataset=tiny_loaded.dataset())) as c:
         as_numbers = c.post("/v1/recommend", json={"history": [501, 504], "k": 4}).json()
         as_strings = c.post("/v1/recommend", json={"history": ["501", "504"], "k": 4}).json()
         assert as_numbers == as_strings
-        assert [r["item"] for r in as_numbers["items"]] == [
-            r.item for r in recommend(loaded, history=["501", "504"], k=4)
-        ]
+        assert [r["item"] for r in as_numbers["items"]] == _top(loaded, 4, history=("501", "504"))
         assert c.get("/v1/recommend", params={"user": 103, "k": 3}).status_code == 200
         assert c.get("/v1/items/507").json()["item"] == "507"
         # a float or a boolean is not an ID
@@ -111,7 +116,7 @@ def test_numeric_ids_are_accepted_as_json_numbers(tiny_loaded) -> None:
 
 def test_concurrent_requests_are_micro_batched(tiny_loaded) -> None:
     users = [f"u{i}" for i in range(16)]
-    expected = {u: [r.item for r in recommend(tiny_loaded, user=u, k=5)] for u in users}
+    expected = {u: _top(tiny_loaded, 5, user=u) for u in users}
     options = dataclasses.replace(OPEN, max_wait_ms=200.0, max_batch=8)
     with TestClient(create_app(tiny_loaded, options)) as c:
         with ThreadPoolExecutor(16) as pool:
@@ -135,19 +140,20 @@ def _sample(text: str, name: str) -> float:
 
 # ----- catalogue, health, metrics, page --------------------------------------------------------------------
 def test_item_users_health_metrics(client: TestClient, tiny_loaded) -> None:
-    ds = tiny_loaded.dataset
+    ds = tiny_loaded.dataset()
     item = client.get("/v1/items/i3").json()
     assert item["title"] == "Movie 3" and item["text"] == ds.item_text[3]
-    assert item["n_train_users"] == int(ds.train[:, 3].sum())
+    assert item["n_users"] == int((ds.train + ds.valid + ds.test)[:, 3].sum())
     users = client.get("/v1/users", params={"offset": 2, "limit": 3}).json()
     assert users == {"total": ds.n_users, "offset": 2, "users": ["u2", "u3", "u4"]}
     profile = client.get("/v1/users/u3").json()
-    assert {h["item"] for h in profile["history"]} == {ds.item_ids[j] for j in user_history(ds, 3)}
+    assert {h["item"] for h in profile["history"]} == _seen(tiny_loaded, "u3")
     assert profile["n_history"] == len(profile["history"]) and all(h["title"] for h in profile["history"])
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["model_loaded"] is True
     assert (health["n_users"], health["n_items"]) == (ds.n_users, ds.n_items)
     assert health["backbone"]["name"] == "tiny-llama" and health["run_id"] == "run"
+    assert health["texts"] is True and health["reviews"] is True
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
@@ -177,8 +183,7 @@ def test_page_is_self_contained(client: TestClient) -> None:
 
 # ----- errors ----------------------------------------------------------------------------------------------
 def test_error_classes(tiny_loaded) -> None:
-    ds = tiny_loaded.dataset
-    n_unseen = ds.n_items - len(user_history(ds, ds.user_index["u3"]))
+    n_unseen = tiny_loaded.catalog.n_items - len(_seen(tiny_loaded, "u3"))
     options = dataclasses.replace(OPEN, max_history=5, max_body_bytes=2000)
     with TestClient(create_app(tiny_loaded, options)) as c:
         assert "unknown user 'nobody'" in _error(c.get("/v1/recommend", params={"user": "nobody"}), 404)
@@ -283,14 +288,36 @@ def test_explain_route_is_deterministic_and_matches_library(client: TestClient, 
 
 
 def test_explain_without_reviews_uses_item_text(tiny_loaded) -> None:
-    ds = tiny_loaded.dataset
-    no_reviews = dataclasses.replace(tiny_loaded, dataset=dataclasses.replace(ds, reviews=[]))
-    result = explain(no_reviews, "u3", "i7", ExplainOptions(max_new_tokens=5))
+    ds = tiny_loaded.dataset()
+    no_reviews = dataclasses.replace(ds, reviews=[])
+    result = explain(tiny_loaded, "u3", "i7", ExplainOptions(max_new_tokens=5), dataset=no_reviews)
     assert result.template == "item_text" and result.prompt == "The genres of item_7 is:"
     assert "no reviews" in result.note
+    with TestClient(create_app(tiny_loaded, OPEN, dataset=no_reviews)) as c:
+        body = c.get("/v1/explain", params={"user": "u3", "item": "i7", "max_tokens": 5}).json()
+        assert body["text"] == result.text and body["template"] == "item_text" and "no reviews" in body["note"]
     bare = dataclasses.replace(ds, reviews=[], item_text=[{} for _ in ds.item_ids])
-    with pytest.raises(Exception, match="neither reviews nor item texts"):
-        explain(dataclasses.replace(tiny_loaded, dataset=bare), "u3", "i7")
+    with pytest.raises(CLLM4RecError, match="neither reviews nor item texts"):
+        explain(tiny_loaded, "u3", "i7", dataset=bare)
+
+
+def test_without_the_dataset_folder_recommendations_still_work(tiny_run: Path, tmp_path: Path) -> None:
+    """A run copied away from its dataset serves from its own catalogue; texts and explanations say why not."""
+    import shutil
+
+    from cllm4rec.serving import load_run
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    loaded = load_run(copy, device="cpu")
+    loaded.record = dataclasses.replace(
+        loaded.record, dataset=dataclasses.replace(loaded.record.dataset, path=str(tmp_path / "gone"))
+    )
+    with TestClient(create_app(loaded, OPEN)) as c:
+        assert c.get("/health").json()["texts"] is False
+        assert c.get("/v1/recommend", params={"user": "u1", "k": 3}).status_code == 200
+        assert c.get("/v1/items/i1").json()["text"] == {}
+        assert "dataset" in _error(c.get("/v1/explain", params={"user": "u1", "item": "i1"}), 503)
 
 
 def test_explain_time_bound(tiny_loaded) -> None:
@@ -305,7 +332,7 @@ def test_explain_cli_matches_api(client: TestClient, tiny_run: Path, capsys) -> 
     assert cli["text"] == api["text"] and cli["prompt"] == api["prompt"]
     assert main(list(args)) == 0
     assert "user_2 wrote the following review for item_5:" in capsys.readouterr().out
-    assert main([*args[:-2], "--max-tokens", "0"]) == 2
+    assert main([*args, "--max-tokens", "0"]) == 2
     assert "max_new_tokens" in capsys.readouterr().err
     assert main(["explain", "--run", str(tiny_run), "--user", "nobody", "--item", "i5", "--device", "cpu"]) == 2
     assert "unknown user" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
 
 SERVE_EXTRA_HINT = "the serve command needs the serve extra: pip install 'cllm4rec[serve]'"
 
@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-body-bytes", type=int, default=65536, help="largest request body (default 65536)")
     p.add_argument("--explain-max-tokens", type=int, default=128, help="cap on explanation tokens (default 128)")
     p.add_argument("--explain-max-time", type=float, default=30.0, help="cap on explanation seconds (default 30)")
+    p.add_argument("--data", help="the run's dataset folder, if it moved (item texts and explanations)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(handler=_serve)
 
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, deterministic (default)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed when --temperature > 0")
     p.add_argument("--max-time", type=float, default=30.0, help="generation time bound in seconds (default 30)")
+    p.add_argument("--data", help="the run's dataset folder, if it moved (the prompts need its texts)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(handler=_explain)
@@ -78,7 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
         explain_max_tokens=args.explain_max_tokens,
         explain_max_time=args.explain_max_time,
     )
-    app = create_app(loaded, options)
+    app = create_app(loaded, options, dataset=loaded.dataset(args.data) if args.data else None)
     print(f"serving {args.run} on http://{args.host}:{args.port} (API docs at /docs, page at /)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=args.log_level)
     return 0
@@ -99,7 +101,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     options = ExplainOptions(args.max_tokens, args.temperature, args.seed, args.max_time).check()
     loaded = load_run(args.run, device=args.device)
-    result = explain(loaded, args.user, args.item, options)
+    result = explain(loaded, args.user, args.item, options, dataset=loaded.dataset(args.data) if args.data else None)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0

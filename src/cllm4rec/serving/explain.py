@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data import Dataset
 from cllm4rec.serving.recommend import LoadedRun
+from cllm4rec.tokenization.prompts import item_field_prompt, review_prompt
 
-REVIEW_TEMPLATE = "user_{user} wrote the following review for item_{item}:"
-ITEM_TEXT_TEMPLATE = "The {field} of item_{item} is:"
 MAX_NEW_TOKENS_LIMIT = 256
 MAX_TIME_LIMIT = 120.0
 PREFERRED_FIELDS = ("description", "summary", "overview", "genres", "title")
@@ -75,12 +75,12 @@ class Explanation:
         return asdict(self)
 
 
-def explanation_prompt(loaded: LoadedRun, user: int, item: int) -> tuple[str, str, str | None]:
-    """(prompt text, template name, note) for a pair of indices: the review template when the dataset has
+def explanation_prompt(loaded: LoadedRun, dataset: Dataset, user: int, item: int) -> tuple[list[int], str, str | None]:
+    """(prompt ids, template name, note) for a pair of indices: the review template when the dataset has
     reviews, else the item-text template on the item's most descriptive field."""
-    ds = loaded.dataset
+    tok, ds = loaded.recommender.tok, dataset
     if ds.reviews:
-        return REVIEW_TEMPLATE.format(user=user, item=item), "review", None
+        return review_prompt(tok, user, item), "review", None
     fields = ds.item_text[item]
     names = [f for f in PREFERRED_FIELDS if f in fields] or sorted(fields, key=lambda f: -len(fields[f]))
     if not names:  # this item has no text: use the field most items have
@@ -95,22 +95,32 @@ def explanation_prompt(loaded: LoadedRun, user: int, item: int) -> tuple[str, st
         "this dataset has no reviews, so the text comes from the item-text template "
         f"({names[0]!r}): it describes the item, not why it suits this user"
     )
-    return ITEM_TEXT_TEMPLATE.format(field=names[0], item=item), "item_text", note
+    return item_field_prompt(tok, item, names[0]), "item_text", note
 
 
-def explain(loaded: LoadedRun, user: str, item: str, options: ExplainOptions | None = None) -> Explanation:
-    """Generate a short text about ``item`` (external ID) for ``user`` (external ID) with the content side."""
+def explain(
+    loaded: LoadedRun,
+    user: str,
+    item: str,
+    options: ExplainOptions | None = None,
+    *,
+    dataset: Dataset | None = None,
+) -> Explanation:
+    """Generate a short text about ``item`` (external ID) for ``user`` (external ID) with the content side.
+
+    The templates need the run's texts: ``dataset`` (already loaded), else the dataset folder the run records.
+    """
     options = (options or ExplainOptions()).check()
-    ds = loaded.dataset
-    if user not in ds.user_index:
+    catalog = loaded.catalog
+    if user not in catalog.user_index:
         raise CLLM4RecError(f"unknown user {user!r}: not in the dataset")
-    if item not in ds.item_index:
+    if item not in catalog.item_index:
         raise CLLM4RecError(f"unknown item {item!r}: not in the dataset")
-    u, j = ds.user_index[user], ds.item_index[item]
-    prompt, template, note = explanation_prompt(loaded, u, j)
-    model, tok = loaded.model, loaded.tok
+    u, j = catalog.user_index[user], catalog.item_index[item]
+    prompt_ids, template, note = explanation_prompt(loaded, dataset or loaded.dataset(), u, j)
+    model, tok = loaded.recommender.model, loaded.recommender.tok
     hf_tok = model.backbone_tokenizer
-    ids = torch.tensor([tok.encode(prompt)], dtype=torch.long, device=model.device)  # (1, T)
+    ids = torch.tensor([prompt_ids], dtype=torch.long, device=model.device)  # (1, T)
     greedy = options.temperature == 0.0
     started = time.perf_counter()
     with torch.inference_mode(), torch.random.fork_rng(devices=[]):
@@ -135,10 +145,10 @@ def explain(loaded: LoadedRun, user: str, item: str, options: ExplainOptions | N
     return Explanation(
         user=user,
         item=item,
-        title=ds.item_title(j),
+        title=catalog.titles[j],
         text=text,
         template=template,
-        prompt=prompt,
+        prompt=tok.decode(prompt_ids),
         note=note,
         new_tokens=len(new),
         stopped=stopped,

@@ -2,8 +2,9 @@
 
 Routes (docs at ``/docs``): ``GET|POST /v1/recommend``, ``GET /v1/items/{id}``, ``GET /v1/users``,
 ``GET /v1/users/{id}``, ``GET /v1/explain``, ``GET /health``, ``GET /metrics``, and ``GET /`` (the page).
-Recommendations come from :func:`cllm4rec.serving.recommend.recommend_many`, the code behind
-``cllm4rec recommend``, so both answer the same for the same user.
+Recommendations come from :func:`cllm4rec.serving.recommend.recommend`, the code behind ``cllm4rec recommend``,
+so both answer the same for the same user. IDs, titles and histories come from the run's own catalogue; item
+texts and explanations need the run's dataset folder, read once at start-up when it is there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from collections.abc import AsyncIterator, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,13 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cllm4rec import __version__
-from cllm4rec.errors import CLLM4RecError
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data import Dataset
 from cllm4rec.serving.explain import MAX_NEW_TOKENS_LIMIT, ExplainOptions, explain
 from cllm4rec.serving.http.auth import API_KEY_ENV
 from cllm4rec.serving.http.batching import MicroBatcher, ServerBusyError
-from cllm4rec.serving.http.guard import Guard, error_body
+from cllm4rec.serving.http.guard import Guard, error_body, log
 from cllm4rec.serving.http.metrics import ServiceMetrics
-from cllm4rec.serving.recommend import LoadedRun, Recommendation, recommend_many, user_history
+from cllm4rec.serving.recommend import LoadedRun, Recommendation, recommend
+from cllm4rec.serving.recommend import Query as RecQuery
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -106,8 +110,8 @@ class UsersResponse(BaseModel):
 class ItemResponse(BaseModel):
     item: str
     title: str | None
-    text: dict[str, str]
-    n_train_users: int
+    text: dict[str, str] = Field(description="the item's text fields (empty when the dataset is not available)")
+    n_users: int = Field(description="users of the dataset who interacted with the item")
 
 
 class ExplainResponse(BaseModel):
@@ -127,8 +131,8 @@ class ExplainResponse(BaseModel):
 class Service:
     """The loaded run plus everything the routes share: batcher, explanation thread, metrics."""
 
-    def __init__(self, loaded: LoadedRun, options: ServeOptions, run_id: str) -> None:
-        self.loaded, self.options, self.run_id = loaded, options, run_id
+    def __init__(self, loaded: LoadedRun, options: ServeOptions, run_id: str, dataset: Dataset | None) -> None:
+        self.loaded, self.options, self.run_id, self.dataset = loaded, options, run_id, dataset
         self.metrics = ServiceMetrics()
         self.batcher = MicroBatcher(
             self._score,
@@ -139,19 +143,24 @@ class Service:
         )
         self.explain_executor: ThreadPoolExecutor | None = None
         self.explain_slots: asyncio.Semaphore | None = None
-        self.item_users = loaded.dataset.train.getnnz(axis=0)  # (J,) training users per item
+        self.catalog = loaded.catalog
+        self.item_users = self.catalog.known.getnnz(axis=0)  # (J,) users per item
 
     def _score(self, key: Hashable, payloads: Sequence[Any]) -> list[list[Recommendation]]:
         """One forward pass for a group of same-kind, same-k requests (runs in the model thread)."""
         kind, k = key
+        queries = [RecQuery(user=p) if kind == "user" else RecQuery(history=tuple(p)) for p in payloads]
         with torch.inference_mode():
-            if kind == "user":
-                return recommend_many(self.loaded, users=list(payloads), k=k, batch_size=self.options.max_batch)
-            return recommend_many(self.loaded, histories=list(payloads), k=k, batch_size=self.options.max_batch)
+            return recommend(self.loaded, queries, k=k)
+
+    def history(self, user: int) -> list[int]:
+        """Everything the dataset knew the user interacted with: what recommendations exclude."""
+        known = self.catalog.known
+        return known.indices[known.indptr[user] : known.indptr[user + 1]].tolist()
 
     # ----- request checks (cheap, in the event loop, so a bad request never reaches a batch) -----------
     def check_k(self, k: int, n_seen: int, who: str) -> None:
-        n_items = self.loaded.dataset.n_items
+        n_items = self.catalog.n_items
         if k < 1:
             raise _unprocessable(f"k must be a positive number of items, got {k}")
         if k > min(n_items, self.options.max_k):
@@ -160,13 +169,13 @@ class Service:
             raise _unprocessable(f"k={k} is more than the {n_items - n_seen} items {who} has not seen")
 
     def user_index(self, user: str) -> int:
-        index = self.loaded.dataset.user_index.get(user)
+        index = self.catalog.user_index.get(user)
         if index is None:
             raise HTTPException(404, f"unknown user {user!r}: not in this run's dataset")
         return index
 
     def item_index(self, item: str) -> int:
-        index = self.loaded.dataset.item_index.get(item)
+        index = self.catalog.item_index.get(item)
         if index is None:
             raise HTTPException(404, f"unknown item {item!r}: not in this run's dataset")
         return index
@@ -180,17 +189,31 @@ def _response(user: str | None, k: int, recs: list[Recommendation]) -> Recommend
     return RecommendResponse(user=user, k=k, items=[Item(**r.to_dict()) for r in recs])
 
 
-def run_identity(loaded: LoadedRun) -> str:
-    """A readable run id: the run folder's name (the checkpoint lives at RUN/<stage>/<which>)."""
-    return loaded.checkpoint.parents[1].name if len(loaded.checkpoint.parents) > 1 else str(loaded.checkpoint)
+def run_texts(loaded: LoadedRun) -> Dataset | None:
+    """The run's dataset (item texts and reviews) when its folder is still there, else None (logged)."""
+    try:
+        return loaded.dataset()
+    except CLLM4RecError as exc:
+        log.warning("item texts and explanations are unavailable: %s", exc)
+        return None
 
 
-def create_app(loaded: LoadedRun, options: ServeOptions | None = None, *, run_id: str | None = None) -> FastAPI:
-    """Build the FastAPI app around an already loaded run (the run loads once, before serving starts)."""
+def create_app(
+    loaded: LoadedRun,
+    options: ServeOptions | None = None,
+    *,
+    dataset: Dataset | None = None,
+    run_id: str | None = None,
+) -> FastAPI:
+    """Build the FastAPI app around an already loaded run (the run loads once, before serving starts).
+
+    ``dataset`` supplies item texts and explanation templates; by default the run's recorded dataset folder.
+    """
     options = options or ServeOptions()
     api_key = options.api_key if options.api_key is not None else os.environ.get(API_KEY_ENV, "")
-    service = Service(loaded, options, run_id or run_identity(loaded))
-    ds = loaded.dataset
+    dataset = dataset if dataset is not None else run_texts(loaded)
+    service = Service(loaded, options, run_id or loaded.root.name, dataset)
+    catalog = loaded.catalog
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -236,7 +259,7 @@ def create_app(loaded: LoadedRun, options: ServeOptions | None = None, *, run_id
     ) -> RecommendResponse:
         """Top-k items for a user of the dataset; everything they are known to have seen is excluded."""
         index = service.user_index(user)
-        service.check_k(k, len(user_history(ds, index)), f"user {user!r}")
+        service.check_k(k, len(service.history(index)), f"user {user!r}")
         recs = await service.batcher.submit(("user", k), user)
         return _response(user, k, recs)
 
@@ -246,7 +269,7 @@ def create_app(loaded: LoadedRun, options: ServeOptions | None = None, *, run_id
         history = [str(i) for i in body.history]
         if len(history) > options.max_history:
             raise _unprocessable(f"the history has {len(history)} items; at most {options.max_history} are accepted")
-        unknown = [i for i in history if i not in ds.item_index]
+        unknown = [i for i in history if i not in catalog.item_index]
         if unknown:
             raise HTTPException(404, f"unknown item ID(s) in the history: {', '.join(map(repr, unknown[:5]))}")
         service.check_k(body.k, len(set(history)), "this history")
@@ -257,22 +280,21 @@ def create_app(loaded: LoadedRun, options: ServeOptions | None = None, *, run_id
     async def item(item_id: str) -> ItemResponse:
         """An item's title and text fields."""
         j = service.item_index(item_id)
-        return ItemResponse(
-            item=item_id, title=ds.item_title(j), text=dict(ds.item_text[j]), n_train_users=int(service.item_users[j])
-        )
+        text = dict(dataset.item_text[j]) if dataset is not None else {}
+        return ItemResponse(item=item_id, title=catalog.titles[j], text=text, n_users=int(service.item_users[j]))
 
     @app.get("/v1/users", response_model=UsersResponse, tags=["catalogue"])
     async def users(
         offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> UsersResponse:
         """A page of the dataset's user IDs (for pickers)."""
-        return UsersResponse(total=ds.n_users, offset=offset, users=ds.user_ids[offset : offset + limit])
+        return UsersResponse(total=catalog.n_users, offset=offset, users=catalog.user_ids[offset : offset + limit])
 
     @app.get("/v1/users/{user_id}", response_model=UserResponse, tags=["catalogue"])
     async def user(user_id: str) -> UserResponse:
         """A user's known history (train, validation and test: what recommendations exclude), with titles."""
-        seen = user_history(ds, service.user_index(user_id))
-        history = [HistoryItem(item=ds.item_ids[j], title=ds.item_title(int(j))) for j in seen.tolist()]
+        seen = service.history(service.user_index(user_id))
+        history = [HistoryItem(item=catalog.item_ids[j], title=catalog.titles[j]) for j in seen]
         return UserResponse(user=user_id, n_history=len(history), history=history)
 
     @app.get("/v1/explain", response_model=ExplainResponse, tags=["explain"])
@@ -286,6 +308,10 @@ def create_app(loaded: LoadedRun, options: ServeOptions | None = None, *, run_id
         """A short text from the content side for this user-item pair (greedy unless temperature > 0)."""
         service.user_index(user)
         service.item_index(item)
+        if dataset is None:
+            raise HTTPException(
+                503, "explanations need the run's dataset (its texts), which this server could not read"
+            )
         if max_tokens > options.explain_max_tokens:
             raise _unprocessable(f"max_tokens must be at most {options.explain_max_tokens} on this server")
         gen = ExplainOptions(max_tokens, temperature, seed, options.explain_max_time)
@@ -294,24 +320,27 @@ def create_app(loaded: LoadedRun, options: ServeOptions | None = None, *, run_id
             raise ServerBusyError("too many explanations in progress; retry later")
         async with service.explain_slots:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(service.explain_executor, explain, loaded, user, item, gen)
+            result = await loop.run_in_executor(
+                service.explain_executor, partial(explain, loaded, user, item, gen, dataset=dataset)
+            )
         return ExplainResponse(**result.to_dict())
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, Any]:
         """Liveness and what is served (never needs the API key)."""
-        ref = getattr(loaded.model, "ref", None)
+        ref = loaded.recommender.model.ref
         return {
             "status": "ok",
             "model_loaded": True,
             "run_id": service.run_id,
             "checkpoint": loaded.checkpoint.name,
-            "n_users": ds.n_users,
-            "n_items": ds.n_items,
+            "n_users": catalog.n_users,
+            "n_items": catalog.n_items,
             "backbone": ref.to_dict() if ref is not None else None,
             "device": str(loaded.device),
             "prompt_style": loaded.style,
-            "reviews": bool(ds.reviews),
+            "texts": dataset is not None,
+            "reviews": bool(dataset is not None and dataset.reviews),
             "version": __version__,
         }
 

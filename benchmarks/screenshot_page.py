@@ -46,7 +46,7 @@ def main() -> int:
                 time.sleep(0.5)
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or ""
-        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1250"):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
         wait = WebDriverWait(driver, 120)
@@ -60,8 +60,6 @@ def main() -> int:
         wait.until(lambda d: d.find_element(By.ID, "results").get_attribute("data-state") == "ready")
         driver.find_elements(By.CSS_SELECTOR, "#recs tbody tr")[0].click()
         wait.until(lambda d: d.find_element(By.ID, "explanation").get_attribute("data-state") in ("ready", "error"))
-        height = driver.execute_script("return document.body.scrollHeight")
-        driver.set_window_size(1280, max(800, int(height) + 40))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(args.out)
         print(f"wrote {args.out}")

@@ -99,9 +99,15 @@ def main() -> int:
     parser.add_argument("--max-requests", type=int, default=20000, help="request cap per level (default 20000)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--warmup", type=int, default=20, help="requests sent before measuring (default 20)")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=int,
+        default=15,
+        help="then this long at the highest concurrency, so allocator pools reach their working size (default 15)",
+    )
     parser.add_argument("--server-arg", action="append", default=[], help="extra argument for cllm4rec serve")
     args = parser.parse_args()
-    if args.duration > 600 or args.max_requests > 100000:
+    if args.duration > 600 or args.warmup_seconds > 120 or args.max_requests > 100000:
         parser.error("keep the load check bounded: --duration <= 600 and --max-requests <= 100000")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,9 +120,13 @@ def main() -> int:
     try:
         health = wait_healthy(url, server, timeout=300)
         warm_up(url, args.warmup)
+        levels = [int(c) for c in args.users.split(",")]
         rss_start = rss_mib(server.pid)
+        if args.warmup_seconds > 0:
+            run_locust(url, max(levels), args.warmup_seconds, args.max_requests, out / "warmup")
+        rss_warm = rss_mib(server.pid)
         results = []
-        for clients in [int(c) for c in args.users.split(",")]:
+        for clients in levels:
             before_sum, before_count = batch_sizes(url)
             rss_before = rss_mib(server.pid)
             result = run_locust(url, clients, args.duration, args.max_requests, out / f"c{clients}")
@@ -142,6 +152,7 @@ def main() -> int:
         "duration_s": args.duration,
         "server_args": args.server_arg,
         "rss_start_mib": round(rss_start, 1),
+        "rss_after_warmup_mib": round(rss_warm, 1),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "results": results,
     }

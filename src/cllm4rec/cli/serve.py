@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--max-batch", type=int, default=32, help="most requests per forward pass (default 32)")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="longest wait for a batch to fill (default 5)")
+    p.add_argument("--score-batch", type=int, default=8, help="prompts per forward chunk in a batch (default 8)")
+    p.add_argument("--threads", type=int, help="CPU threads for the model (default: torch's choice)")
     p.add_argument("--max-history", type=int, default=1000, help="most items in a posted history (default 1000)")
     p.add_argument("--max-body-bytes", type=int, default=65536, help="largest request body (default 65536)")
     p.add_argument("--explain-max-tokens", type=int, default=128, help="cap on explanation tokens (default 128)")
@@ -60,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise CLLM4RecError(f"--port must be in [0, 65535], got {args.port}")
-    for name in ("max_batch", "max_history", "max_body_bytes", "explain_max_tokens"):
+    for name in ("max_batch", "score_batch", "max_history", "max_body_bytes", "explain_max_tokens"):
         if getattr(args, name) < 1:
             raise CLLM4RecError(f"--{name.replace('_', '-')} must be >= 1")
     if args.max_wait_ms < 0 or args.explain_max_time <= 0:
@@ -71,10 +73,17 @@ def _serve(args: argparse.Namespace) -> int:
             f"cllm4rec: warning: binding {args.host} without {API_KEY_ENV}: anyone who can reach it may query it",
             file=sys.stderr,
         )
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLLM4RecError("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     loaded = load_run(args.run, device=args.device)
     options = ServeOptions(
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
+        score_batch_size=args.score_batch,
         max_history=args.max_history,
         max_body_bytes=args.max_body_bytes,
         explain_max_tokens=args.explain_max_tokens,

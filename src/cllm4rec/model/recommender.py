@@ -57,6 +57,7 @@ class CLLM4RecRecommender:
         self.style, self.max_length, self.batch_size = style, max_length, batch_size
         self.progress = progress
         self.dataset_hash = dataset_hash
+        self.pad_multiple = 1  # right padding is exact; a server rounds widths up to reuse kernels
 
     @property
     def n_users(self) -> int:
@@ -113,7 +114,8 @@ class CLLM4RecRecommender:
         model.eval()
         chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         for idx in tqdm(chunks, desc="scoring", disable=not self.progress, leave=False, dynamic_ncols=True):
-            batch = collate([(prompts[i], []) for i in idx], self.tok.pad_id).to(model.device)
+            batch = collate([(prompts[i], []) for i in idx], self.tok.pad_id, pad_multiple=self.pad_multiple)
+            batch = batch.to(model.device)
             out[torch.as_tensor(idx)] = model.rec_scores(batch, side="collab").float().cpu()
         model.train(was_training)
         return out

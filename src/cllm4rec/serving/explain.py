@@ -171,6 +171,7 @@ def _generation_config(backbone: torch.nn.Module, hf_tok: object, options: Expla
         temperature=options.temperature if sample else None,
         top_k=None,
         top_p=None,
+        no_repeat_ngram_size=3,  # a barely trained content side otherwise loops on one phrase; still deterministic
         eos_token_id=eos,
         pad_token_id=pad if pad is not None else eos,
         use_cache=True,

@@ -46,11 +46,18 @@ class Batch:
         return 1.0 - self.n_tokens / max(1, self.input_ids.numel())
 
 
-def collate(docs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, max_length: int | None = None) -> Batch:
+def collate(
+    docs: Sequence[tuple[Sequence[int], Sequence[int]]],
+    pad_id: int,
+    max_length: int | None = None,
+    pad_multiple: int = 1,
+) -> Batch:
     """Pad ``(prompt_ids, main_ids)`` documents to the longest one (right padding).
 
     The prompt is kept whole and the main text is cut so each document fits ``max_length``; a prompt longer
     than ``max_length`` is an error. An empty main text is allowed (prompt-only documents for scoring).
+    ``pad_multiple`` rounds the width up to a multiple (never past ``max_length``): fewer distinct shapes, so a
+    long-running server compiles and caches few kernels.
     """
     if not docs:
         raise CLLM4RecError("cannot collate an empty batch")
@@ -70,7 +77,9 @@ def collate(docs: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int, ma
         rows.append([*prompt, *main])
         starts.append(max(len(prompt), 1))
     lengths = [len(r) for r in rows]
-    width = max(lengths)
+    width = -(-max(lengths) // max(1, pad_multiple)) * max(1, pad_multiple)
+    if max_length is not None:
+        width = max(max(lengths), min(width, max_length))
     input_ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long)  # (B, T)
     lengths_t = torch.tensor(lengths, dtype=torch.long)  # (B,)
     pos = torch.arange(width).unsqueeze(0)  # (1, T)

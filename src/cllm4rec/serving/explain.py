@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import torch
@@ -127,7 +128,9 @@ def explain(
         torch.manual_seed(options.seed)
         embeds = model.embed(ids, "content")  # (1, T, d): content-side user/item rows
         autocast = torch.autocast(device_type=model.device.type, dtype=torch.bfloat16, enabled=model.autocast_active)
-        with autocast:
+        with autocast, warnings.catch_warnings():
+            # n-gram bans on the generated text only (the prompt has ID tokens) are what is wanted here
+            warnings.filterwarnings("ignore", message=".*no_repeat_ngram_size.*", category=UserWarning)
             out = model.backbone.generate(
                 inputs_embeds=embeds,
                 attention_mask=torch.ones_like(ids),

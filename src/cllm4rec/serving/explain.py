@@ -1,7 +1,7 @@
 """Natural-language explanations: the content side of the model writes, in words, about a user-item pair.
 
 The content embeddings were pretrained to predict reviews from ``user_i wrote the following review for item_j:``
-(docs/DESIGN.md, content corpora). Prompting that same template and letting the frozen backbone generate from
+(docs/DESIGN.md §2). Prompting that same template and letting the frozen backbone generate from
 the content embeddings gives a review-like text: why this item suits (or does not suit) this user. A dataset
 without reviews falls back to the item-text template (``The <field> of item_j is:``), which describes the item
 rather than the pair; the result says so.

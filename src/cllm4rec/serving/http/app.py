@@ -1,4 +1,4 @@
-"""The HTTP service: one loaded run behind FastAPI, micro-batched scoring, explanations and a browsing page.
+"""The HTTP service (docs/DESIGN.md §9): one loaded run behind FastAPI, micro-batching, explanations, a page.
 
 Routes (docs at ``/docs``): ``GET|POST /v1/recommend``, ``GET /v1/items/{id}``, ``GET /v1/users``,
 ``GET /v1/users/{id}``, ``GET /v1/explain``, ``GET /health``, ``GET /metrics``, and ``GET /`` (the page).
@@ -51,7 +51,7 @@ class ServeOptions:
     """Longest a request waits for others to join its batch."""
     pad_multiple: int = 16
     """Prompt widths are rounded up to a multiple of this: with bf16 kernels compiled and cached per shape,
-    few shapes keep a long-running server's memory flat (right padding does not change scores)."""
+    few shapes keep a long-running server's memory flat (right padding does not change scores; docs/DESIGN.md §9)."""
     score_batch_size: int = 8
     """Prompts per forward chunk inside a micro-batch. Prompts are sorted by length before chunking, so small
     chunks carry little padding: on a 2-core CPU, chunks of 8 scored ML-100K users 1.35x faster per request than

@@ -1,4 +1,4 @@
-"""Micro-batching: concurrent recommendation requests share one forward pass (docs/DESIGN.md, serving).
+"""Micro-batching: concurrent recommendation requests share one forward pass (docs/DESIGN.md §9).
 
 Requests wait in a queue; one worker takes the first, then gathers more for at most ``max_wait`` seconds or
 until ``max_batch`` are in hand, and hands the batch to a single model thread. While a batch is being scored the

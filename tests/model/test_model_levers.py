@@ -100,3 +100,20 @@ def test_levers_survive_save_and_load(tiny_backbone: LoadedBackbone, tmp_path: P
     tok = tiny_backbone.id_tokenizer(N_USERS, N_ITEMS)
     batch = collate([(tok.encode("user_1 has interacted with item_3, user_1 will interact with"), [])], tok.pad_id)
     assert torch.equal(again.rec_scores(batch), model.rec_scores(batch))
+
+
+def test_centred_head_subtracts_the_mean_hidden_state(tiny_backbone: LoadedBackbone, tmp_path: Path) -> None:
+    model, tok = _model(tiny_backbone, item_bias=True, center_head=True), tiny_backbone.id_tokenizer(N_USERS, N_ITEMS)
+    batch = collate(_interactions(tok), tok.pad_id)
+    model.set_head_center([batch])
+    h = model.hidden_states(batch, "collab")[:, :-1][batch.loss_mask[:, 1:]].float()
+    assert torch.allclose(model.head_center, h.mean(0), atol=1e-5)
+    probe = torch.randn(2, model.hidden_size)
+    expected = (probe - h.mean(0)) @ model.item_collab.weight.T + model.item_bias
+    assert torch.allclose(model.item_logits(probe), expected, atol=1e-4)
+    assert all(p is not model.head_center for p in model.trainable_parameters("collab"))  # fixed, not trained
+    model.save(tmp_path / "m")
+    again = CLLM4Rec.load(tmp_path / "m", backbone=tiny_backbone)
+    assert torch.equal(again.head_center, model.head_center)
+    with pytest.raises(CLLM4RecError, match="at least one"):
+        _model(tiny_backbone, center_head=True).set_head_center([])

@@ -66,7 +66,7 @@ def test_pretraining_losses_decrease(tiny_data_dir: Path, tmp_path: Path) -> Non
 
 def test_quality_levers_train_end_to_end(tiny_data_dir: Path, tmp_path: Path) -> None:
     """Item bias + mean read-out + rest-of-set target: trains, saves the bias, and serves from it."""
-    levers = ("model.item_bias=true", "model.readout=mean", "pretrain.collab_target=rest")
+    levers = ("model.item_bias=true", "model.center_head=true", "model.readout=mean", "pretrain.collab_target=rest")
     config = _config("pretrain.warmup_epochs=0", "pretrain.epochs=2", "finetune.epochs=1", *levers)
     result = run_train(tmp_path / "run", tiny_data_dir, config, _opts())
     assert all(math.isfinite(v) for v in result["metrics"].values())
@@ -77,6 +77,7 @@ def test_quality_levers_train_end_to_end(tiny_data_dir: Path, tmp_path: Path) ->
     assert tables["item_bias"].shape == start.shape
     assert not torch.allclose(tables["item_bias"], start)  # it started there and trained
     assert all(math.isfinite(r["collab_loss"]) for r in _history(tmp_path / "run", "pretrain"))
+    assert tables["head_center"].abs().sum() > 0  # set from the backbone's hidden states before training
 
 
 def test_refit_scores_test_a_second_time_after_more_passes(tiny_data_dir: Path, tmp_path: Path) -> None:

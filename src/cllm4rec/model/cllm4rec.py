@@ -49,6 +49,7 @@ TABLES_FILE = "id_embeddings.safetensors"
 META_FILE = "model.json"
 TABLE_NAMES = ("user_collab", "item_collab", "user_content", "item_content")
 BIAS_NAME = "item_bias"
+CENTER_NAME = "head_center"
 
 
 @dataclass
@@ -84,6 +85,7 @@ class CLLM4Rec(nn.Module):
         ref: BackboneRef | None = None,
         item_bias: bool = False,
         readout: str = "last",
+        center_head: bool = False,
     ) -> None:
         super().__init__()
         if n_users < 1 or n_items < 1:
@@ -116,6 +118,12 @@ class CLLM4Rec(nn.Module):
         # Optional per-item bias of the collaborative item head (docs/DESIGN.md §4); see init_item_bias.
         self.item_bias = nn.Parameter(torch.zeros(self.n_items, device=word.device)) if item_bias else None
         self.readout = readout
+        # Optional fixed centre of the collaborative item head's input (docs/DESIGN.md §4); set_head_center.
+        self.head_center = (
+            nn.Parameter(torch.zeros(self.hidden_size, device=word.device), requires_grad=False)
+            if center_head
+            else None
+        )
         self.autocast = True  # bf16 autocast where it is fast (see bf16_supported); fp32 elsewhere
         self.force_autocast = False  # bf16 autocast even where it is emulated and slow (benchmarks)
         self.max_positions = max_positions(self.backbone)
@@ -148,6 +156,24 @@ class CLLM4Rec(nn.Module):
         users, items = self.tables(side)
         extra = [self.item_bias] if side == "collab" and self.item_bias is not None else []
         return [users.weight, items.weight, *extra]
+
+    @torch.no_grad()
+    def set_head_center(self, batches: Any) -> None:
+        """Set the head's centre to the mean final hidden state at the item-predicting positions of
+        ``batches`` (interaction documents). The common direction of a pretrained backbone's hidden states only
+        shifts every item's logit by a per-item constant, which the bias already models; removed, Adam no
+        longer drives every rarely seen item row along it at full step size (docs/DESIGN.md §4). No-op when
+        the model has no centre."""
+        if self.head_center is None:
+            return
+        total, count = torch.zeros(self.hidden_size, device=self.device), 0
+        for batch in batches:
+            h = self.hidden_states(batch, "collab")[:, :-1][batch.loss_mask[:, 1:]].float()  # (N, d)
+            total += h.sum(0)
+            count += h.shape[0]
+        if count == 0:
+            raise CLLM4RecError("set_head_center needs at least one item-predicting position")
+        self.head_center.copy_(total / count)
 
     def init_item_bias(self, counts: Any) -> None:
         """Start the item bias at the centred ``log(1 + count)`` of each item's training interactions, so the
@@ -236,7 +262,10 @@ class CLLM4Rec(nn.Module):
         The one place item scores come from: the next-item loss of pretraining, the recommendation loss of
         finetuning, evaluation and serving all go through here. (..., d) -> (..., J)
         """
-        logits = h.float() @ self.tables(side)[1].weight.T
+        h = h.float()
+        if side == "collab" and self.head_center is not None:
+            h = h - self.head_center
+        logits = h @ self.tables(side)[1].weight.T
         if side == "collab" and self.item_bias is not None:
             logits = logits + self.item_bias
         return logits
@@ -357,6 +386,7 @@ class CLLM4Rec(nn.Module):
             "tables": list(TABLE_NAMES),
             "item_bias": self.item_bias is not None,
             "readout": self.readout,
+            "center_head": self.head_center is not None,
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -371,6 +401,8 @@ class CLLM4Rec(nn.Module):
         tensors = {name: getattr(self, name).weight.detach().to("cpu").contiguous() for name in TABLE_NAMES}
         if self.item_bias is not None:
             tensors[BIAS_NAME] = self.item_bias.detach().to("cpu").contiguous()
+        if self.head_center is not None:
+            tensors[CENTER_NAME] = self.head_center.detach().to("cpu").contiguous()
 
         def write(folder: Path) -> None:
             fd, tmp = tempfile.mkstemp(prefix=f".{TABLES_FILE}.", dir=folder)
@@ -427,6 +459,7 @@ class CLLM4Rec(nn.Module):
             init_scale=float(meta["init_scale"]),
             item_bias=bool(meta.get("item_bias", False)),
             readout=str(meta.get("readout", "last")),
+            center_head=bool(meta.get("center_head", False)),
         )
         if (model.n_words, model.hidden_size) != (meta["n_words"], meta["hidden_size"]):
             raise CLLM4RecError(
@@ -447,6 +480,10 @@ class CLLM4Rec(nn.Module):
                 if BIAS_NAME not in tensors or tuple(tensors[BIAS_NAME].shape) != (model.n_items,):
                     raise CLLM4RecError(f"{path / TABLES_FILE}: {BIAS_NAME} missing or of the wrong shape")
                 model.item_bias.copy_(tensors[BIAS_NAME])
+            if model.head_center is not None:
+                if CENTER_NAME not in tensors or tuple(tensors[CENTER_NAME].shape) != (model.hidden_size,):
+                    raise CLLM4RecError(f"{path / TABLES_FILE}: {CENTER_NAME} missing or of the wrong shape")
+                model.head_center.copy_(tensors[CENTER_NAME])
         return model.to(device)
 
 

@@ -44,6 +44,9 @@ class ModelConfig:
     item_bias: bool = False
     """Add a per-item bias to the collaborative item head, started at the centred log(1 + training count)
     of each item and trained with the collaborative tables (docs/DESIGN.md §4)."""
+    center_head: bool = False
+    """Subtract a fixed centre (the mean final hidden state of the interaction documents at the start) from
+    the collaborative item head's input: logits = (h - c) . V^T (+ bias). Use with ``item_bias`` (§4)."""
     readout: str = "last"
     """Where recommendation scores are read from a prompt: ``last`` (its last token, the paper) or ``mean``
     (the mean of the final hidden states over its item tokens and its last token; docs/DESIGN.md §4)."""

@@ -23,10 +23,12 @@ from cllm4rec.runs.checkpoint import RunRecord
 from cllm4rec.runs.config import ModelConfig, RunConfig
 from cllm4rec.tokenization import IDTokenizer, collate
 from cllm4rec.training.batching import bucket_batches
-from cllm4rec.training.corpora import Doc
+from cllm4rec.training.corpora import Doc, interaction_docs
 from cllm4rec.training.objectives import Objective, ObjectiveModule
 
 STAGE_CODES = {"pretrain": 1, "finetune": 2}
+CENTER_SAMPLE = 200
+"""Interaction documents whose hidden states set the item head's centre (``model.center_head``)."""
 TRACE_POINTS = 10
 """About this many smoothed-loss points are logged per pass (the training curves' resolution)."""
 TRACE_DECAY = 0.8
@@ -92,13 +94,25 @@ def build_context(
         ref=loaded.ref,
         item_bias=model_config.item_bias,
         readout=model_config.readout,
+        center_head=model_config.center_head,
     )
     model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
     model.autocast = model_config.bf16
+    if model.head_center is not None:
+        model.set_head_center(_center_batches(model, dataset, loaded, model_config.max_length, seed))
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
     objectives = accelerator.prepare(ObjectiveModule(model))
     record = RunRecord.from_dataset(config, dataset)
     return Context(accelerator, model, objectives, tok, dataset, record, seed, progress)
+
+
+def _center_batches(model: CLLM4Rec, dataset: Dataset, loaded: Any, max_length: int, seed: int) -> Any:
+    """A seeded sample of interaction documents, batched, for :meth:`CLLM4Rec.set_head_center`."""
+    tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
+    docs = interaction_docs(tok, dataset.train, np.random.default_rng([seed, CENTER_SAMPLE]), True)
+    rng = np.random.default_rng([seed, CENTER_SAMPLE, 1])
+    docs = [docs[i] for i in np.sort(rng.choice(len(docs), size=min(CENTER_SAMPLE, len(docs)), replace=False))]
+    return (collate(docs[i : i + 20], tok.pad_id, max_length).to(model.device) for i in range(0, len(docs), 20))
 
 
 def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[str, torch.optim.Optimizer]:

@@ -76,6 +76,19 @@ def init_tables(model: CLLM4Rec, tok, dataset: Dataset, mode: str, scale: float,
     return len(have)
 
 
+@torch.inference_mode()
+def hidden_mean(model: CLLM4Rec, tok, dataset: Dataset, args: argparse.Namespace, n_docs: int = 200) -> torch.Tensor:
+    """Mean final hidden state at the positions that predict items, over a sample of interaction documents."""
+    docs = interaction_docs(tok, dataset.train, np.random.default_rng(args.seed), True)[:n_docs]
+    total, count = torch.zeros(model.hidden_size), 0
+    for i in range(0, len(docs), args.batch_size):
+        batch = collate(docs[i : i + args.batch_size], tok.pad_id, args.max_length)
+        h = model.hidden_states(batch, "collab")[:, :-1][batch.loss_mask[:, 1:]].float()
+        total += h.sum(0)
+        count += h.shape[0]
+    return total / count
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -90,6 +103,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=20)
     ap.add_argument("--bias", action="store_true", help="per-item bias in the item head, init log-popularity")
     ap.add_argument("--logit-scale", default="1", help="a number, or 'rsqrt' for 1/sqrt(d), on h . v")
+    ap.add_argument("--center", action="store_true", help="item head on hidden states minus their mean")
     ap.add_argument("--collab-target", default="next", choices=["next", "rest"])
     ap.add_argument("--lora-rank", type=int, default=0)
     ap.add_argument("--lora-lr", type=float, default=1e-4)
@@ -118,6 +132,10 @@ def main() -> None:
     if scale != 1.0:
         plain_logits = model.item_logits
         model.item_logits = lambda h, side="collab": plain_logits(h * scale, side)  # type: ignore[method-assign]
+    if args.center:  # item head on centred hidden states: (h - mean h) . v + b
+        mu = hidden_mean(model, tok, dataset, args)
+        centred = model.item_logits
+        model.item_logits = lambda h, side="collab": centred(h - mu, side)  # type: ignore[method-assign]
     users, items, *extra = model.trainable_parameters("collab")
     groups = [{"params": [users], "lr": args.lr * args.user_lr_scale}, {"params": [items, *extra], "lr": args.lr}]
     if args.lora_rank > 0:

@@ -76,19 +76,6 @@ def init_tables(model: CLLM4Rec, tok, dataset: Dataset, mode: str, scale: float,
     return len(have)
 
 
-@torch.inference_mode()
-def hidden_mean(model: CLLM4Rec, tok, dataset: Dataset, args: argparse.Namespace, n_docs: int = 200) -> torch.Tensor:
-    """Mean final hidden state at the positions that predict items, over a sample of interaction documents."""
-    docs = interaction_docs(tok, dataset.train, np.random.default_rng(args.seed), True)[:n_docs]
-    total, count = torch.zeros(model.hidden_size), 0
-    for i in range(0, len(docs), args.batch_size):
-        batch = collate(docs[i : i + args.batch_size], tok.pad_id, args.max_length)
-        h = model.hidden_states(batch, "collab")[:, :-1][batch.loss_mask[:, 1:]].float()
-        total += h.sum(0)
-        count += h.shape[0]
-    return total / count
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -121,7 +108,13 @@ def main() -> None:
     torch.manual_seed(args.seed)
     loaded = load_backbone(args.backbone, random_init=args.random_backbone, seed=args.seed)
     model = CLLM4Rec(
-        loaded, dataset.n_users, dataset.n_items, init_scale=args.init_scale, seed=args.seed, item_bias=args.bias
+        loaded,
+        dataset.n_users,
+        dataset.n_items,
+        init_scale=args.init_scale,
+        seed=args.seed,
+        item_bias=args.bias,
+        center_head=args.center,
     )
     model.init_item_bias(np.asarray(dataset.train.sum(0)).ravel())
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
@@ -132,10 +125,10 @@ def main() -> None:
     if scale != 1.0:
         plain_logits = model.item_logits
         model.item_logits = lambda h, side="collab": plain_logits(h * scale, side)  # type: ignore[method-assign]
-    if args.center:  # item head on centred hidden states: (h - mean h) . v + b
-        mu = hidden_mean(model, tok, dataset, args)
-        centred = model.item_logits
-        model.item_logits = lambda h, side="collab": centred(h - mu, side)  # type: ignore[method-assign]
+    if args.center:  # the library's centred head (model.center_head), set from the first documents
+        docs = interaction_docs(tok, dataset.train, np.random.default_rng(args.seed), True)[:200]
+        step_docs = range(0, len(docs), args.batch_size)
+        model.set_head_center(collate(docs[i : i + args.batch_size], tok.pad_id, args.max_length) for i in step_docs)
     users, items, *extra = model.trainable_parameters("collab")
     groups = [{"params": [users], "lr": args.lr * args.user_lr_scale}, {"params": [items, *extra], "lr": args.lr}]
     if args.lora_rank > 0:

@@ -98,17 +98,16 @@ def build_context(
     )
     model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
     model.autocast = model_config.bf16
-    if model.head_center is not None:
-        model.set_head_center(_center_batches(model, dataset, loaded, model_config.max_length, seed))
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
+    if model.head_center is not None:
+        model.set_head_center(_center_batches(model, tok, dataset, model_config.max_length, seed))
     objectives = accelerator.prepare(ObjectiveModule(model))
     record = RunRecord.from_dataset(config, dataset)
     return Context(accelerator, model, objectives, tok, dataset, record, seed, progress)
 
 
-def _center_batches(model: CLLM4Rec, dataset: Dataset, loaded: Any, max_length: int, seed: int) -> Any:
+def _center_batches(model: CLLM4Rec, tok: IDTokenizer, dataset: Dataset, max_length: int, seed: int) -> Any:
     """A seeded sample of interaction documents, batched, for :meth:`CLLM4Rec.set_head_center`."""
-    tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
     docs = interaction_docs(tok, dataset.train, np.random.default_rng([seed, CENTER_SAMPLE]), True)
     rng = np.random.default_rng([seed, CENTER_SAMPLE, 1])
     docs = [docs[i] for i in np.sort(rng.choice(len(docs), size=min(CENTER_SAMPLE, len(docs)), replace=False))]

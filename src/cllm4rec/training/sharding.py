@@ -21,13 +21,15 @@ def make_accelerator(device: str) -> Any:
     """The run's Accelerator: CPU when asked, DDP for the module that owns the ID tables.
 
     ``find_unused_parameters``: an L-step leaves the content tables without gradient and a C-step the
-    collaborative ones, which plain DDP would wait for.
+    collaborative ones, which plain DDP would wait for. Accelerate's own mixed precision stays off whatever
+    the launcher says: bf16 is the model's switch (``model.bf16``), which keeps the item heads in fp32
+    (docs/DESIGN.md §2), where an outer autocast would run them in bf16.
     """
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    return Accelerator(cpu=device == "cpu", kwargs_handlers=[ddp])
+    return Accelerator(cpu=device == "cpu", mixed_precision="no", kwargs_handlers=[ddp])
 
 
 def shard(idx: np.ndarray, rank: int, world: int) -> np.ndarray:

@@ -76,6 +76,32 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def _run(cmd: list[str]) -> str:
+    """Run a launch to the end and return its output; past ``TIMEOUT``, stop it and fail.
+
+    The launcher is stopped with SIGTERM, which it passes on to its workers (they run in their own sessions,
+    so killing the launcher alone would leave them behind).
+    """
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        pytest.fail(f"{' '.join(cmd)} took more than {TIMEOUT} s")
+    assert proc.returncode == 0, out[-6000:]
+    return out
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the launcher (it stops its workers), SIGKILL if it has not exited after 60 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _train_args(out: Path, data: Path) -> list[str]:
     return ["train", "--out", str(out), "--data", str(data), "--seed", str(SEED), "--device", "cpu", "--no-progress"]
 
@@ -99,10 +125,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, make_dataset) -> Path:
 def two_process_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, str]:
     """A whole ``cllm4rec train`` on two processes: its run folder and its console output."""
     out = tmp_path_factory.mktemp("two") / "run"
-    cmd = _launch(*_train_args(out, data_dir), *OVERRIDES)
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out, done.stdout
+    return out, _run(_launch(*_train_args(out, data_dir), *OVERRIDES))
 
 
 def test_two_processes_train_as_one_with_the_same_global_batch(
@@ -161,17 +184,12 @@ def test_interrupted_two_process_run_resumes_to_the_same_result(
             if state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 1:
                 break
             time.sleep(0.01)
-        proc.send_signal(signal.SIGTERM)  # the launcher stops both workers
-        proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _stop(proc)
     stopped_at = json.loads(state_file.read_text())["epoch"]
     assert stopped_at < 4 and not (run / "finetune").exists(), "the run finished before it could be stopped"
 
-    cmd = _launch("train", "--out", str(run), "--resume", "--device", "cpu", "--no-progress")
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _run(_launch("train", "--out", str(run), "--resume", "--device", "cpu", "--no-progress"))
     for stage in STAGES:
         for which in ("last", "best"):
             a, b = _tables(full, stage, which), _tables(run, stage, which)

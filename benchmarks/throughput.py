@@ -17,9 +17,11 @@ the backward through its activations down to the input embeddings (2N per token,
 4N per token. Attention: 4 d_a per query-key pair and layer forward, 8 d_a backward, over the n(n+1)/2 causal
 pairs of a document of n tokens. Heads: the item head costs 6dJ per target (forward, gradient to h, gradient
 to the trained item table), the frozen word head 4dV per target; the rec pass has one target per document.
-Utilisation = model FLOP/s over this machine's measured square-matmul peak in the precision used
-(the larger of the readings before and after the runs), over all timed steps ("util") and for the fastest
-timed step ("best": on a shared machine, the step that ran with the core to itself).
+Utilisation = model FLOP/s over this machine's measured square-matmul peak in the precision used. The peak
+is read just before and just after each configuration (the larger of the two is "peak"), because on a
+shared machine the core's share changes by the minute: "util" is all timed steps against that adjacent
+peak; "best" is the fastest timed step against the best peak of the whole session (what the code reaches
+when it has the core to itself).
 
 Prepare the data once, then (about 8 minutes on a quiet 2-core CPU):
 
@@ -194,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--peak-seconds", type=float, default=0.5, help="per size, per matmul-peak reading")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -212,8 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     print(describe(env))
     print(f"{args.data}: {dataset.n_users} users, {dataset.n_items} items, {dataset.train.nnz} train interactions")
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    peaks_start = {p: matmul_peak(dtypes[p], args.device) for p in precisions}
-    print("matmul peak before: " + ", ".join(f"{p} {v['gflops']} GFLOP/s" for p, v in peaks_start.items()))
     results = []
     for name in args.backbones.split(","):
         loaded = load_backbone(name)
@@ -221,30 +222,39 @@ def main(argv: list[str] | None = None) -> int:
         tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
         for pass_name in passes:
             for precision in precisions:
+                before = matmul_peak(dtypes[precision], args.device, seconds=args.peak_seconds)
                 row = run_config(model, tok, dataset, pass_name, precision, args)
-                row |= {"backbone": name, "load_average": [round(x, 2) for x in os.getloadavg()]}
+                after = matmul_peak(dtypes[precision], args.device, seconds=args.peak_seconds)
+                row |= {
+                    "backbone": name,
+                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                    "matmul_peak_before": before,
+                    "matmul_peak_after": after,
+                    "peak_gflops": max(before["gflops"], after["gflops"]),
+                }
                 results.append(row)
                 print(
                     f"  {name} {pass_name} {precision}: {row['useful_tokens_per_s']} useful tok/s, "
-                    f"{row['achieved_gflops']} GFLOP/s, load {row['load_average']}",
+                    f"{row['achieved_gflops']} GFLOP/s, matmul peak {before['gflops']} / {after['gflops']} GFLOP/s "
+                    f"before / after, load {row['load_average']}",
                     flush=True,
                 )
-    peaks_end = {p: matmul_peak(dtypes[p], args.device) for p in precisions}
-    peak = {p: max(peaks_start[p]["gflops"], peaks_end[p]["gflops"]) for p in precisions}
+    session_peak = {p: max(r["peak_gflops"] for r in results if r["precision"] == p) for p in precisions}
     env["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(f"\n{describe(env | {'load_average': env['load_average_end']})}")
     print(
-        "matmul peak (best of before/after): "
+        "best matmul peak of the session: "
         + ", ".join(
-            f"{p} {peak[p]} GFLOP/s" + ("" if p == "fp32" or env["native_bf16"] else " (emulated)") for p in precisions
+            f"{p} {session_peak[p]} GFLOP/s" + ("" if p == "fp32" or env["native_bf16"] else " (emulated)")
+            for p in precisions
         )
     )
     columns = ("backbone", "pass", "prec", "s/step", "useful tok/s", "pad", "GFLOP/s", "peak", "util", "best", "head%")
     print("{:<18} {:<8} {:<5} {:>7} {:>12} {:>6} {:>8} {:>7} {:>6} {:>6} {:>6}".format(*columns))
     for r in results:
-        r["peak_gflops"] = peak[r["precision"]]
         r["utilisation"] = round(r["achieved_gflops"] / r["peak_gflops"], 4)
-        r["best_step_utilisation"] = round(r["best_step_gflops"] / r["peak_gflops"], 4)
+        r["session_peak_gflops"] = session_peak[r["precision"]]
+        r["best_step_utilisation"] = round(r["best_step_gflops"] / r["session_peak_gflops"], 4)
         print(
             f"{r['backbone']:<18} {r['pass']:<8} {r['precision']:<5} {r['seconds_per_step']:>7.2f} "
             f"{r['useful_tokens_per_s']:>12.1f} {r['padding_share_timed']:>6.1%} {r['achieved_gflops']:>8.1f} "
@@ -255,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "env": env,
             "args": vars(args),
-            "matmul_peak": {"before": peaks_start, "after": peaks_end, "used": peak},
+            "session_matmul_peak_gflops": session_peak,
             "results": results,
         }
         write_json(args.json, payload)

@@ -82,6 +82,18 @@ def table_mib(model: CLLM4Rec) -> float:
     return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad) / 2**20
 
 
+def available_mib() -> float:
+    """MemAvailable of the machine, MiB (infinite where /proc/meminfo is missing): a run that would push the
+    machine into swap or the OOM killer, hurting whatever else runs there, is skipped instead."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
 # ----- catalogue size ------------------------------------------------------------------------------------
 def catalogue_one(args: argparse.Namespace) -> dict[str, Any]:
     """One catalogue size, in this process: build, score ``args.users`` users, top-k, memory."""
@@ -89,9 +101,13 @@ def catalogue_one(args: argparse.Namespace) -> dict[str, Any]:
     from cllm4rec.model.recommender import CLLM4RecRecommender
 
     n_items = args.size
+    loaded = load_backbone(args.backbone)
+    hidden = int(loaded.model.get_input_embeddings().weight.shape[1])
+    need_mib = 2 * (args.users + n_items) * hidden * 4 / 2**20 + 2048  # four fp32 tables, 2 GiB for the rest
+    if need_mib > available_mib():
+        raise SystemExit(f"skipped: J={n_items} needs about {need_mib:.0f} MiB, {available_mib():.0f} available")
     rng = np.random.default_rng(args.seed)
     history = synthetic_history(args.users, n_items, history_lengths(args.data), rng)
-    loaded = load_backbone(args.backbone)
     model, build_s = build_model(args, args.users, n_items, loaded)
     tok = loaded.id_tokenizer(args.users, n_items)
     rec = CLLM4RecRecommender(model, tok, style="rec", max_length=args.max_length, batch_size=args.batch_size)
@@ -183,7 +199,14 @@ def users_sweep(args: argparse.Namespace) -> dict[str, Any]:
     lengths_pool = history_lengths(args.data)
     loaded = load_backbone(args.backbone)
     rows = []
+    hidden = int(loaded.model.get_input_embeddings().weight.shape[1])
     for n_users in [int(s) for s in args.sizes.split(",")]:
+        # two user tables, plus the collaborative one's gradient and two Adam moments, fp32, and 1 GiB margin
+        need_mib = 5 * n_users * hidden * 4 / 2**20 + 1024
+        if need_mib > available_mib():
+            tqdm.write(f"I={n_users}: skipped, needs about {need_mib:.0f} MiB more, {available_mib():.0f} available")
+            rows.append({"n_users": n_users, "error": f"skipped: needs {need_mib:.0f} MiB"})
+            continue
         rng = np.random.default_rng([args.seed, n_users])
         history = synthetic_history(n_users, dataset.n_items, lengths_pool, rng)
         model, build_s = build_model(args, n_users, dataset.n_items, loaded)
@@ -236,6 +259,9 @@ def users_sweep(args: argparse.Namespace) -> dict[str, Any]:
         del model, module, optimizer, timed
     print(f"\n{'users':>8} {'batches':>8} {'fwd+bwd s':>10} {'Adam s':>8} {'epoch s (est.)':>15} {'tables MiB':>11}")
     for r in rows:
+        if "error" in r:
+            print(f"{r['n_users']:>8} {r['error']}")
+            continue
         print(
             f"{r['n_users']:>8} {r['batches_per_epoch']:>8} {r['fwd_bwd_s_per_step']:>10.3f} "
             f"{r['optimizer_s_per_step']:>8.4f} {r['epoch_seconds_estimate']:>15.1f} {r['id_tables_mib']:>11.1f}"
@@ -258,7 +284,7 @@ def plot(args: argparse.Namespace) -> dict[str, Any]:
 
     cat_json, usr_json = json.loads(args.catalogue_json.read_text()), json.loads(args.users_json.read_text())
     cat = [r for r in cat_json["rows"] if "error" not in r]
-    usr = usr_json["rows"]
+    usr = [r for r in usr_json["rows"] if "error" not in r]
     env = cat_json["env"]
     title = args.title or (
         f"CLLM4Rec growth: {cat_json['args']['backbone']}, {env['cpu_model']}, {env['torch_threads']} torch thread(s), "

@@ -282,10 +282,11 @@ def plot(args: argparse.Namespace) -> dict[str, Any]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cat_json, usr_json = json.loads(args.catalogue_json.read_text()), json.loads(args.users_json.read_text())
-    cat = [r for r in cat_json["rows"] if "error" not in r]
-    usr = [r for r in usr_json["rows"] if "error" not in r]
-    env = cat_json["env"]
+    cat_files = [json.loads(f.read_text()) for f in args.catalogue_json]
+    usr_files = [json.loads(f.read_text()) for f in args.users_json]
+    cat = sorted((r for f in cat_files for r in f["rows"] if "error" not in r), key=lambda r: r["n_items"])
+    usr = sorted((r for f in usr_files for r in f["rows"] if "error" not in r), key=lambda r: r["n_users"])
+    cat_json, env = cat_files[0], cat_files[0]["env"]
     title = args.title or (
         f"CLLM4Rec growth: {cat_json['args']['backbone']}, {env['cpu_model']}, {env['torch_threads']} torch thread(s), "
         f"load average {env['load_average'][0]}-{env['load_average_end'][0]} (shared machine)"
@@ -381,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=4, help="timed steps per size (after one warm-up)")
     p.add_argument("--lambda-c", type=float, default=0.1)
     p = sub.add_parser("plot", help="docs/scaling.png from the two JSON files")
-    p.add_argument("--catalogue-json", type=Path, required=True)
-    p.add_argument("--users-json", type=Path, required=True)
+    p.add_argument("--catalogue-json", type=Path, nargs="+", required=True, help="one or more (rows merged)")
+    p.add_argument("--users-json", type=Path, nargs="+", required=True, help="one or more (rows merged)")
     p.add_argument("--out", type=Path, default=Path("docs/scaling.png"))
     p.add_argument("--title", default=None, help="default: backbone, CPU, threads and load from the JSON")
     args = parser.parse_args(argv)

@@ -287,9 +287,10 @@ def plot(args: argparse.Namespace) -> dict[str, Any]:
     cat = sorted((r for f in cat_files for r in f["rows"] if "error" not in r), key=lambda r: r["n_items"])
     usr = sorted((r for f in usr_files for r in f["rows"] if "error" not in r), key=lambda r: r["n_users"])
     cat_json, env = cat_files[0], cat_files[0]["env"]
+    loads = [f["env"][key][0] for f in cat_files + usr_files for key in ("load_average", "load_average_end")]
     title = args.title or (
         f"CLLM4Rec growth: {cat_json['args']['backbone']}, {env['cpu_model']}, {env['torch_threads']} torch thread(s), "
-        f"load average {env['load_average'][0]}-{env['load_average_end'][0]} (shared machine)"
+        f"1-minute load average {min(loads)}-{max(loads)} (shared machine)"
     )
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     slopes: dict[str, float] = {}

@@ -17,6 +17,7 @@ from cllm4rec.backbone import LoadedBackbone
 from cllm4rec.evaluation import topk_items
 from cllm4rec.model import CLLM4Rec
 from cllm4rec.model.item_head import chunk_items, item_logsumexp, item_topk
+from cllm4rec.model.recommender import CLLM4RecRecommender
 from cllm4rec.tokenization import collate
 
 N_USERS, N_ITEMS = 5, 37
@@ -132,3 +133,19 @@ def test_model_item_topk_applies_the_head(tiny_backbone: LoadedBackbone) -> None
     for r in range(3):
         torch.testing.assert_close(scores[r], full[r, items[r]], rtol=RTOL, atol=ATOL)
     assert not {0, 1} & set(items[0].tolist()) and 36 not in items[2].tolist()
+
+
+@pytest.mark.parametrize("budget", [8, 1 << 24], ids=["chunked", "one-block"])
+def test_recommender_topk_equals_ranking_its_scores(tiny_backbone: LoadedBackbone, budget: int) -> None:
+    model = _model(tiny_backbone, lever=True)
+    model.readout = "mean"
+    rec = CLLM4RecRecommender(model, tiny_backbone.id_tokenizer(N_USERS, N_ITEMS), batch_size=2)
+    users = np.array([0, 3, -1, 4, 1])
+    history = sp.csr_matrix(
+        (np.ones(7, dtype=np.float32), [1, 2, 30, 5, 0, 36, 9], [0, 3, 4, 5, 6, 7]), shape=(5, N_ITEMS)
+    )
+    scores = rec.score(users, history)
+    model.logit_budget = budget
+    items, top_scores = rec.topk(users, history, 10)
+    assert np.array_equal(items, topk_items(scores, 10, exclude=history))
+    np.testing.assert_allclose(top_scores, np.take_along_axis(scores, items, axis=1), rtol=1e-6, atol=1e-6)

@@ -12,6 +12,9 @@ the tables train. Efficiency choices (each checked by a test):
 - the item losses never hold more than ``logit_budget`` logits at once: beyond it, the log-sum-exp over the
   J items runs in item chunks with a recomputing backward (``model/item_head.py``), exact against the
   one-matrix path;
+- a training batch of more than ``checkpoint_tokens`` tokens keeps only each backbone layer's input and
+  recomputes the rest in the backward pass (``model/checkpointing.py``): same gradients, a fraction of the
+  activation memory;
 - bf16 autocast around the backbone (``autocast``, on by default; active only where bf16 is fast: CUDA, or
   CPUs with AVX512-BF16/AMX; ``force_autocast`` overrides for benchmarks); the item heads, softmaxes and
   losses run in fp32 so item scores do not tie through bf16 rounding.
@@ -38,6 +41,7 @@ from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_
 from cllm4rec.core.defaults import COLLAB_TARGETS, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir, write_json_atomic
+from cllm4rec.model.checkpointing import checkpointed
 from cllm4rec.model.device import bf16_supported
 from cllm4rec.model.item_head import (
     LOGIT_BUDGET,
@@ -59,6 +63,9 @@ TABLES_FILE = "id_embeddings.safetensors"
 META_FILE = "model.json"
 TABLE_NAMES = ("user_collab", "item_collab", "user_content", "item_content")
 BIAS_NAME = "item_bias"
+CHECKPOINT_TOKENS = 2048
+"""Padded tokens of a batch above which a training forward checkpoints the backbone's layers: activations
+stay under about 1.6 GB on SmolLM2 at the price of one more backbone forward on those batches."""
 CENTER_NAME = "head_center"
 
 
@@ -138,6 +145,8 @@ class CLLM4Rec(nn.Module):
         self.force_autocast = False  # bf16 autocast even where it is emulated and slow (benchmarks)
         self.max_positions = max_positions(self.backbone)
         self.logit_budget = LOGIT_BUDGET  # item logits held at once by the losses and top-k (item_head.py)
+        # Training batches of more tokens recompute the backbone's activations in backward (checkpointing.py)
+        self.checkpoint_tokens = CHECKPOINT_TOKENS
 
     # ----- plumbing ----------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> CLLM4Rec:
@@ -246,7 +255,8 @@ class CLLM4Rec(nn.Module):
             attn, position_ids = None, None
         else:  # left (or arbitrary) padding: positions count real tokens only
             attn, position_ids = mask, (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
-        with self._autocast():
+        recompute = self.training and torch.is_grad_enabled() and input_ids.numel() > self.checkpoint_tokens
+        with self._autocast(), checkpointed(self.decoder, recompute):
             out = self.decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)
         return out.last_hidden_state  # (B, T, d), bf16 under autocast
 

@@ -3,7 +3,8 @@
 Builds the training context of a config (backbone load, model, item-head centre) on a prepared dataset, then
 runs one optimizer step of each objective on the batch of the longest documents: the collaborative pass
 (the L-step), a content pass and a recommendation step. RSS is sampled every 5 ms by a thread (psutil), so
-each phase reports its own peak, not only the process-lifetime maximum. Numbers in docs/BENCHMARKS.md.
+each phase reports its own peak, not only the process-lifetime maximum, and its wall and CPU seconds (the
+CPU time is the steadier figure on a shared machine). Numbers in docs/BENCHMARKS.md.
 
     python benchmarks/memory_probe.py --data runs/ml100k --preset quick
 """
@@ -41,13 +42,14 @@ class PeakRSS:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         self.peak = before = self.process.memory_info().rss
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         yield
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         time.sleep(2 * self.interval)
         after = self.process.memory_info().rss
         print(
             f"{name:<34} before {before / GIB:6.2f} GiB  peak {self.peak / GIB:6.2f} GiB  "
-            f"after {after / GIB:6.2f} GiB  ({time.perf_counter() - start:.1f} s)",
+            f"after {after / GIB:6.2f} GiB  ({wall:.1f} s wall, {cpu:.1f} s CPU)",
             flush=True,
         )
 
@@ -66,6 +68,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--preset", default="quick")
+    ap.add_argument("--malloc-defaults", action="store_true", help="skip release_large_blocks (as before it)")
+    ap.add_argument("--no-checkpoint", action="store_true", help="keep every activation (as before checkpointing)")
     ap.add_argument("overrides", nargs="*", help="config overrides, as for cllm4rec train")
     args = ap.parse_args()
 
@@ -80,11 +84,17 @@ def main() -> None:
         from cllm4rec.training.engine import build_context, make_optimizers
         from cllm4rec.training.objectives import COLLAB_OBJECTIVES, CONTENT, REC
 
+    from cllm4rec.core.memory import release_large_blocks
+
+    if not args.malloc_defaults:
+        release_large_blocks()  # what the training runner does
     config = load_config(preset=args.preset, overrides=args.overrides)
     dataset = Dataset.load(args.data)
     with probe.phase("backbone + model + head centre"):
         ctx = build_context(dataset, config, seed=0, device="cpu", progress=False)
     tok, max_len, batch_size = ctx.tok, config.model.max_length, config.pretrain.batch_size
+    if args.no_checkpoint:
+        ctx.model.checkpoint_tokens = 1 << 62
     optimizers = make_optimizers(ctx.model, 1e-4, 1.0)
     rng = np.random.default_rng(0)
     ctx.objectives.train()

@@ -76,6 +76,21 @@ def init_tables(model: CLLM4Rec, tok, dataset: Dataset, mode: str, scale: float,
     return len(have)
 
 
+def init_svd(model: CLLM4Rec, dataset: Dataset, rank: int, gen: torch.Generator) -> int:
+    """Collaborative ID rows from a truncated SVD of the train matrix (users U sqrt(S), items V sqrt(S)), placed
+    in a random ``rank``-dimensional subspace and rescaled so their RMS equals today's N(0, init) draw."""
+    from scipy.sparse.linalg import svds
+
+    u, s, vt = svds(dataset.train.astype(np.float64), k=rank)
+    basis, _ = torch.linalg.qr(torch.randn(model.hidden_size, rank, generator=gen, dtype=torch.float64))
+    with torch.no_grad():
+        for table, factors in ((model.user_collab, u * np.sqrt(s)), (model.item_collab, vt.T * np.sqrt(s))):
+            rows = torch.as_tensor(factors) @ basis.T
+            target = table.weight.detach().double().pow(2).mean().sqrt()
+            table.weight.copy_((rows * target / rows.pow(2).mean().sqrt()).to(table.weight.dtype))
+    return rank
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -83,7 +98,9 @@ def main() -> None:
     ap.add_argument("--backbone", default="smollm2-135m")
     ap.add_argument("--random-backbone", action="store_true")
     ap.add_argument("--init-scale", type=float, default=0.1)
-    ap.add_argument("--init", default="normal", choices=["normal", "vocab", "text"])
+    ap.add_argument("--init", default="normal", choices=["normal", "vocab", "text", "svd"])
+    ap.add_argument("--svd-rank", type=int, default=16)
+    ap.add_argument("--eval-init", action="store_true", help="evaluate before any training step")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--user-lr-scale", type=float, default=10.0)
@@ -119,7 +136,9 @@ def main() -> None:
     model.init_item_bias(np.asarray(dataset.train.sum(0)).ravel())
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
     n_text = 0
-    if args.init != "normal":
+    if args.init == "svd":
+        n_text = init_svd(model, dataset, args.svd_rank, torch.Generator().manual_seed(args.seed))
+    elif args.init != "normal":
         n_text = init_tables(model, tok, dataset, args.init, args.init_scale, torch.Generator().manual_seed(args.seed))
     scale = model.hidden_size**-0.5 if args.logit_scale == "rsqrt" else float(args.logit_scale)
     if scale != 1.0:
@@ -161,6 +180,8 @@ def main() -> None:
         opt.step()
         losses.append(loss.item())
 
+    if args.eval_init:
+        report("init", 0, [float("nan")], 0.0)
     for epoch in range(1, args.epochs + 1):
         t, losses = time.perf_counter(), []
         docs = interaction_docs(tok, dataset.train, epoch_rng(args.seed, "pretrain", epoch, 0), True)

@@ -15,8 +15,8 @@ def test_every_shipped_preset_validates(name: str) -> None:
     assert config_from_dict(config.to_dict()) == config
 
 
-def test_presets_include_paper_and_quick() -> None:
-    assert {"paper", "quick"} <= set(available_presets())
+def test_presets_include_paper_quick_and_standard() -> None:
+    assert {"paper", "quick", "standard"} <= set(available_presets())
     paper = load_config("paper")
     assert (paper.pretrain.lr, paper.finetune.lr) == (1e-3, 1e-4)
     assert (paper.pretrain.batch_size, paper.pretrain.warmup_epochs, paper.pretrain.epochs) == (20, 10, 100)

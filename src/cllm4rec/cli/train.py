@@ -69,35 +69,38 @@ def _options(args: argparse.Namespace, **extra):
 
 def _pretrain(args: argparse.Namespace) -> int:
     from cllm4rec.runs.config import RunConfig
-    from cllm4rec.training.runner import run_pretrain_stage
+    from cllm4rec.training.runner import is_main_process, run_pretrain_stage
 
     config = _config(args)
     if config is None and not args.resume:
         config = RunConfig()
     state = run_pretrain_stage(args.out, args.data, config, _options(args))
-    print(f"pretraining done: {state.epoch} epochs, {state.step} steps; checkpoints in {args.out}/pretrain")
+    if is_main_process():
+        print(f"pretraining done: {state.epoch} epochs, {state.step} steps; checkpoints in {args.out}/pretrain")
     return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
     from cllm4rec.runs.config import load_config
-    from cllm4rec.training.runner import run_finetune_stage
+    from cllm4rec.training.runner import is_main_process, run_finetune_stage
 
     overrides = None
     if args.preset or args.config or args.overrides:
         overrides = load_config(args.preset, args.config, args.overrides)
     state = run_finetune_stage(args.run, overrides, _options(args), data=args.data)
-    print(f"finetuning done: best epoch {state.best_epoch} (validation score {state.best_metric:.4f})")
+    if is_main_process():
+        print(f"finetuning done: best epoch {state.best_epoch} (validation score {state.best_metric:.4f})")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
     from cllm4rec.runs.config import RunConfig
-    from cllm4rec.training.runner import run_train
+    from cllm4rec.training.runner import is_main_process, run_train
 
     config = _config(args)
     if config is None and not args.resume:
         config = RunConfig()
     result = run_train(args.out, args.data, config, _options(args))
-    print(json.dumps(result, indent=2))
+    if is_main_process():
+        print(json.dumps(result, indent=2))
     return 0

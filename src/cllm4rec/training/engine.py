@@ -1,8 +1,9 @@
 """Shared training pieces as plain functions: set-up, optimizers, one pass of one objective over a corpus.
 
-Built on Hugging Face Accelerate from the start: a single process runs unchanged, and the same code runs
-under ``accelerate launch`` on several GPUs (:class:`~cllm4rec.training.objectives.ObjectiveModule` is what
-gets wrapped for data parallelism, so every loss goes through its ``forward``).
+Built on Hugging Face Accelerate: a single process runs unchanged, and the same code runs under
+``accelerate launch`` on several processes (:class:`~cllm4rec.training.objectives.ObjectiveModule` is what
+gets wrapped for data parallelism, so every loss goes through its ``forward``). Each process takes its share
+of every global batch (:mod:`cllm4rec.training.sharding`, docs/DESIGN.md §10).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cllm4rec.tokenization import IDTokenizer, collate
 from cllm4rec.training.batching import bucket_batches
 from cllm4rec.training.corpora import Doc, interaction_docs
 from cllm4rec.training.objectives import Objective, ObjectiveModule
+from cllm4rec.training.sharding import loss_weights, make_accelerator, shard, sum_over_processes
 
 STAGE_CODES = {"pretrain": 1, "finetune": 2}
 CENTER_SAMPLE = 200
@@ -61,6 +63,11 @@ class Context:
     def model_config(self) -> ModelConfig:
         return self.record.config.model
 
+    @property
+    def is_main(self) -> bool:
+        """Whether this is the process that writes logs, plots and checkpoints."""
+        return bool(self.accelerator.is_main_process)
+
 
 @dataclass(frozen=True)
 class PassResult:
@@ -75,14 +82,22 @@ class PassResult:
 
 
 def build_context(
-    dataset: Dataset, config: RunConfig, *, seed: int, device: str = "auto", progress: bool = True
+    dataset: Dataset,
+    config: RunConfig,
+    *,
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
+    accelerator: Any = None,
 ) -> Context:
-    """Load the backbone, build the model with freshly initialised ID tables, wrap it for Accelerate."""
-    from accelerate import Accelerator
+    """Load the backbone, build the model with freshly initialised ID tables, wrap it for Accelerate.
 
+    ``accelerator``: one made by :func:`~cllm4rec.training.sharding.make_accelerator` (else made here).
+    Progress bars show on the main process only.
+    """
     model_config = config.model
-    device = resolve_device(device)
-    accelerator = Accelerator(cpu=device == "cpu")
+    if accelerator is None:
+        accelerator = make_accelerator(resolve_device(device))
     torch.manual_seed(seed)
     loaded = load_backbone(model_config.backbone, random_init=model_config.random_backbone, seed=seed)
     model = CLLM4Rec(
@@ -103,6 +118,7 @@ def build_context(
         model.set_head_center(_center_batches(model, tok, dataset, model_config.max_length, seed))
     objectives = accelerator.prepare(ObjectiveModule(model))
     record = RunRecord.from_dataset(config, dataset)
+    progress = progress and accelerator.is_main_process
     return Context(accelerator, model, objectives, tok, dataset, record, seed, progress)
 
 
@@ -139,37 +155,76 @@ def run_pass(
     targets: list[np.ndarray] | None = None,
     desc: str = "",
 ) -> PassResult:
-    """One pass of ``objective`` over ``docs`` (bucketed by length, one optimizer step per batch)."""
+    """One pass of ``objective`` over ``docs`` (bucketed by length, one optimizer step per global batch).
+
+    ``batch_size`` is the global batch: every process draws the same batches and takes its share of each
+    (docs/DESIGN.md §10); the logged losses are those of the global batches.
+    """
     if not docs:
         return PassResult(math.nan, math.nan, 0, 0)
     max_len = ctx.model_config.max_length
     lengths = np.fromiter((min(len(p) + len(m), max_len) for p, m in docs), dtype=np.int64, count=len(docs))
     batches = bucket_batches(lengths, batch_size, rng)
     ctx.objectives.train()
-    loss_sum, reg_sum, weight = 0.0, 0.0, 0.0
-    smooth, trace, every = math.nan, [], max(1, len(batches) // TRACE_POINTS)
+    losses, regs = [], []  # this process's part of each global batch's loss and regularization
+    running = 0.0  # this process's own loss, for the progress bar
     bar = tqdm(batches, desc=desc, disable=not ctx.progress, leave=False, dynamic_ncols=True)
     for done, idx in enumerate(bar, start=1):
-        batch = collate([docs[i] for i in idx], ctx.tok.pad_id, max_len).to(ctx.device)
-        tgt = None
-        if targets is not None:
-            tgt = torch.zeros(len(idx), ctx.dataset.n_items, device=ctx.device)  # (B, J) multi-hot
-            for row, i in enumerate(idx):
-                tgt[row, torch.as_tensor(targets[i], device=ctx.device)] = 1.0
-        optimizer.zero_grad(set_to_none=True)
-        total, loss, reg = ctx.objectives(objective, batch, lambda_c, tgt)
+        total, loss, reg, weights = _step(ctx, objective, docs, idx, lambda_c, targets)
         if not torch.isfinite(total):
             raise CLLM4RecError(f"{objective.name} loss became {total.item()}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
         ctx.accelerator.backward(total)
         optimizer.step()
-        loss_sum += loss.item() * len(idx)
-        reg_sum += reg.item() * len(idx)
-        weight += len(idx)
-        smooth = loss.item() if math.isnan(smooth) else TRACE_DECAY * smooth + (1 - TRACE_DECAY) * loss.item()
-        if done % every == 0 or done == len(batches):
-            trace.append((round(done / len(batches), 4), round(smooth, 5)))
-        bar.set_postfix(loss=f"{loss_sum / weight:.4f}")
-    return PassResult(loss_sum / weight, reg_sum / weight, len(batches), int(lengths.sum()), trace)
+        losses.append(loss.item() * weights[0])
+        regs.append(reg.item() * weights[1])
+        running += loss.item()
+        bar.set_postfix(loss=f"{running / done:.4f}")
+    sums = sum_over_processes(ctx.accelerator, losses + regs)
+    losses, regs = sums[: len(batches)], sums[len(batches) :]
+    sizes = [len(idx) for idx in batches]
+    loss = sum(v * n for v, n in zip(losses, sizes, strict=True)) / len(docs)
+    reg = sum(v * n for v, n in zip(regs, sizes, strict=True)) / len(docs)
+    return PassResult(loss, reg, len(batches), int(lengths.sum()), _trace(losses))
+
+
+def _step(
+    ctx: Context,
+    objective: Objective,
+    docs: list[Doc],
+    idx: np.ndarray,
+    lambda_c: float,
+    targets: list[np.ndarray] | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float]]:
+    """Forward this process's share of the global batch ``idx``: (total, loss, reg, weights).
+
+    A share left empty by a short last batch forwards the batch's first document with weight 0, so that
+    every process still takes part in DDP's gradient synchronisation.
+    """
+    acc = ctx.accelerator
+    mine = shard(idx, acc.process_index, acc.num_processes)
+    rows = mine if len(mine) else idx[:1]
+    batch = collate([docs[i] for i in rows], ctx.tok.pad_id, ctx.model_config.max_length).to(ctx.device)
+    tgt = None
+    if targets is not None:
+        tgt = torch.zeros(len(rows), ctx.dataset.n_items, device=ctx.device)  # (B, J) multi-hot
+        for row, i in enumerate(rows):
+            tgt[row, torch.as_tensor(targets[i], device=ctx.device)] = 1.0
+    weights = loss_weights(acc, batch, len(mine), len(idx), per_document=objective.per_document)
+    # DDP averages gradients over the processes: the factor N makes that average the global batch's gradient
+    scaled = (weights[0] * acc.num_processes, weights[1] * acc.num_processes)
+    total, loss, reg = ctx.objectives(objective, batch, lambda_c, tgt, scaled)
+    return total, loss, reg, weights
+
+
+def _trace(losses: list[float]) -> list[tuple[float, float]]:
+    """(fraction of the pass done, exponentially smoothed loss) about ``TRACE_POINTS`` times per pass."""
+    smooth, trace, every = math.nan, [], max(1, len(losses) // TRACE_POINTS)
+    for done, value in enumerate(losses, start=1):
+        smooth = value if math.isnan(smooth) else TRACE_DECAY * smooth + (1 - TRACE_DECAY) * value
+        if done % every == 0 or done == len(losses):
+            trace.append((round(done / len(losses), 4), round(smooth, 5)))
+    return trace
 
 
 def sample_docs(docs: list[Any], fraction: float, rng: np.random.Generator) -> list[Any]:

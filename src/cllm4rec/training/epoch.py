@@ -1,4 +1,8 @@
-"""What every epoch of both stages does besides its passes: validation, bookkeeping, checkpoint, log, plot."""
+"""What every epoch of both stages does besides its passes: validation, bookkeeping, checkpoint, log, plot.
+
+Under several processes, validation is split across them and gathered, and only the main process writes;
+the others wait for it at the end of every epoch (docs/DESIGN.md §10).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,18 @@ from cllm4rec.runs.config import FinetuneConfig, PretrainConfig
 from cllm4rec.runs.folder import STAGES, RunFolder
 from cllm4rec.training.corpora import Doc
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, run_pass, sample_docs
-from cllm4rec.training.log_keys import SUMMARY_KEYS, TRACE_KEY, VALID_SCORE, valid_key
+from cllm4rec.training.log_keys import (
+    BATCH_SIZE,
+    PROCESS_BATCH_SIZE,
+    PROCESSES,
+    SUMMARY_KEYS,
+    TRACE_KEY,
+    VALID_SCORE,
+    valid_key,
+)
 from cllm4rec.training.objectives import CONTENT, Objective
 from cllm4rec.training.plots import plot_curves
+from cllm4rec.training.sharding import process_batch_size, scorer
 from cllm4rec.training.state import StageState
 
 
@@ -27,11 +40,27 @@ def validation_row(ctx: Context, selection: tuple[str, ...], style: str) -> tupl
     recommender = CLLM4RecRecommender(
         ctx.model, ctx.tok, style=style, max_length=ctx.model_config.max_length, progress=ctx.progress
     )
-    metrics = evaluate(recommender, ctx.dataset, "valid", progress=ctx.progress).metrics
+    metrics = evaluate(scorer(recommender, ctx.accelerator), ctx.dataset, "valid", progress=ctx.progress).metrics
     score = selection_score(metrics, selection)
     row = {valid_key(k): v for k, v in metrics.items() if k != "n_users"}
     row[VALID_SCORE] = score
     return row, score
+
+
+def batch_sizes(ctx: Context, batch_size: int) -> dict[str, int]:
+    """The log row's record of how a global batch of ``batch_size`` documents is split over the processes."""
+    world = ctx.accelerator.num_processes
+    return {PROCESSES: world, BATCH_SIZE: batch_size, PROCESS_BATCH_SIZE: process_batch_size(batch_size, world)}
+
+
+def announce(ctx: Context, stage: str, batch_size: int) -> None:
+    """Say on the console how the stage's batches are split, when there are several processes."""
+    sizes = batch_sizes(ctx, batch_size)
+    if sizes[PROCESSES] > 1:
+        ctx.accelerator.print(
+            f"cllm4rec: {stage} on {sizes[PROCESSES]} processes: global batch {sizes[BATCH_SIZE]} "
+            f"({sizes[PROCESS_BATCH_SIZE]} per process)"
+        )
 
 
 def record_pass(row: dict[str, Any], state: StageState, objective: Objective, result: PassResult) -> None:
@@ -82,15 +111,18 @@ def close_epoch(
 ) -> None:
     """Record the epoch: history, ``last/`` checkpoint (and ``best/`` when improved), log and plot.
 
-    ``state.complete`` must already say whether this was the stage's final epoch.
+    ``state.complete`` must already say whether this was the stage's final epoch. Every process keeps the
+    state; the main process writes, and the others wait until it has.
     """
     row["seconds"] = round(time.perf_counter() - started, 2)
     state.epoch = row["epoch"]
     state.history.append(row)
-    save_checkpoint(run.last(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
-    if improved:
-        copy_checkpoint(run.last(state.stage), run.best(state.stage))
-    log_epoch(run, state.stage, state.history, row)
+    if ctx.is_main:
+        save_checkpoint(run.last(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
+        if improved:
+            copy_checkpoint(run.last(state.stage), run.best(state.stage))
+        log_epoch(run, state.stage, state.history, row)
+    ctx.accelerator.wait_for_everyone()
 
 
 def log_epoch(run: RunFolder, stage: str, history: list[dict[str, Any]], row: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from cllm4rec.runs.config import FinetuneConfig
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.corpora import content_docs, rec_docs
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass
-from cllm4rec.training.epoch import close_epoch, content_pass, record_pass, validation_row
+from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
 from cllm4rec.training.objectives import CONTENT, REC
 from cllm4rec.training.state import StageState, resume_stage
 
@@ -78,7 +78,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
         metrics, score = validation_row(ctx, cfg.selection, style="rec")
         state = StageState(STAGE, ctx.seed, best_metric=score, best_epoch=0, complete=cfg.epochs == 0)
         state.trained_sides = _pretrained_sides(run)  # what the loaded tables were trained on (docs/DESIGN.md §3)
-        row = {"epoch": 0, "phase": "pretrained", **metrics}
+        row = {"epoch": 0, "phase": "pretrained", **batch_sizes(ctx, cfg.batch_size), **metrics}
         close_epoch(run, ctx, optimizers, state, row, started=started, improved=True)
     if state.complete:
         return state
@@ -86,9 +86,10 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
     use_content = ctx.model_config.content  # one switch for both stages (docs/DESIGN.md §3)
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if use_content else []
     lambda_c = cfg.lambda_c if content else 0.0
+    announce(ctx, STAGE, cfg.batch_size)
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         started = time.perf_counter()
-        row: dict[str, Any] = {"epoch": epoch, "phase": "finetune"}
+        row: dict[str, Any] = {"epoch": epoch, "phase": "finetune", **batch_sizes(ctx, cfg.batch_size)}
         # R-step: predict a fresh random share of each user's items from the rest of their history
         lam = state.reg_weight(REC.side, lambda_c)
         res = rec_pass(ctx, train, epoch, cfg, lambda_c=lam, optimizer=optimizers[REC.side])
@@ -109,7 +110,9 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
         state.complete = epoch == cfg.epochs or state.stopped_early
         close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved)
         if state.stopped_early:
-            print(f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)")
+            ctx.accelerator.print(
+                f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)"
+            )
             break
     return state
 

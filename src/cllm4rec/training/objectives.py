@@ -9,7 +9,8 @@
 
 Each adds ``lambda_c`` times the mutual regularization of the side it trains toward the other side (§3).
 Every loss goes through :class:`ObjectiveModule.forward`, so the same loop runs unchanged when Accelerate
-wraps that module for data parallelism (DDP synchronises gradients only through ``forward``).
+wraps that module for data parallelism (DDP synchronises gradients only through ``forward``); the weights
+it takes make a process's share of a global batch count for its part of the global mean (§10).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Objective:
     name: str
     side: str
     loss: Callable[[CLLM4Rec, Batch, torch.Tensor | None], LMLoss]
+    per_document: bool = False
+    """Whether the loss is a mean over documents (else over target tokens): how a batch's shares weigh."""
 
     @property
     def loss_key(self) -> str:
@@ -66,7 +69,7 @@ COLLAB = Objective("collab", "collab", collab_loss)
 COLLAB_REST = Objective("collab", "collab", collab_rest_loss)
 """The L-step's expected-over-order variant; logged under the same keys as :data:`COLLAB`."""
 CONTENT = Objective("content", "content", content_loss)
-REC = Objective("rec", "collab", rec_loss)
+REC = Objective("rec", "collab", rec_loss, per_document=True)
 OBJECTIVES = (COLLAB, CONTENT, REC)
 COLLAB_OBJECTIVES = {"next": COLLAB, "rest": COLLAB_REST}
 """The L-step objective for each ``pretrain.collab_target``."""
@@ -82,14 +85,21 @@ class ObjectiveModule(torch.nn.Module):
         self.model = model
 
     def forward(
-        self, objective: Objective, batch: Batch, lambda_c: float, targets: torch.Tensor | None = None
+        self,
+        objective: Objective,
+        batch: Batch,
+        lambda_c: float,
+        targets: torch.Tensor | None = None,
+        weights: tuple[float, float] = (1.0, 1.0),
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(total loss to back-propagate, the objective's loss, the regularization), the last two detached."""
+        """(total loss to back-propagate, the objective's loss, the regularization), the last two detached
+        and unweighted. ``weights`` multiply the loss and the regularization in the total (1 on one process)."""
         out = objective.loss(self.model, batch, targets)
+        loss_weight, reg_weight = weights
         if lambda_c > 0:
             reg = self.model.mutual_reg(batch.input_ids, trained=objective.side)
-            total = out.loss + lambda_c * reg
+            total = loss_weight * out.loss + (lambda_c * reg_weight) * reg
         else:
             reg = torch.zeros((), device=out.loss.device)
-            total = out.loss
+            total = loss_weight * out.loss
         return total, out.loss.detach(), reg.detach()

@@ -17,7 +17,7 @@ from cllm4rec.runs.config import PretrainConfig
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
-from cllm4rec.training.epoch import close_epoch, content_pass, record_pass, validation_row
+from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
 from cllm4rec.training.objectives import COLLAB_OBJECTIVES, CONTENT
 from cllm4rec.training.state import StageState, resume_stage
 
@@ -35,15 +35,19 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
     use_content = ctx.model_config.content  # one switch for both stages (docs/DESIGN.md §3)
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if use_content else []
     if use_content and not content and state.epoch == 0:
-        print("cllm4rec: this dataset has no text: training the collaborative side only (no content LM)")
+        ctx.accelerator.print(
+            "cllm4rec: this dataset has no text: training the collaborative side only (no content LM)"
+        )
     lambda_c = cfg.lambda_c if content else 0.0
     warmup = cfg.warmup_epochs if content else 0
     total = warmup + cfg.epochs
     collab = COLLAB_OBJECTIVES[cfg.collab_target]
+    announce(ctx, STAGE, cfg.batch_size)
 
     for epoch in range(state.epoch + 1, total + 1):
         started = time.perf_counter()
-        row: dict[str, Any] = {"epoch": epoch, "phase": "warmup" if epoch <= warmup else "alternating"}
+        phase = "warmup" if epoch <= warmup else "alternating"
+        row: dict[str, Any] = {"epoch": epoch, "phase": phase, **batch_sizes(ctx, cfg.batch_size)}
         if epoch > warmup:  # L-step: the collaborative LM over this epoch's reshuffled interaction documents
             docs = interaction_docs(tok, train, epoch_rng(ctx.seed, STAGE, epoch, 0), cfg.reorder)
             res = run_pass(
@@ -72,7 +76,10 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
 
     if total == 0:
         state.complete = True
-        save_checkpoint(run.last(STAGE), model, optimizers, state.to_dict(), ctx.record)
-    if state.best_epoch is None:  # no validation in this stage: the best model is the last one
-        copy_checkpoint(run.last(STAGE), run.best(STAGE))
+    if ctx.is_main:
+        if total == 0:
+            save_checkpoint(run.last(STAGE), model, optimizers, state.to_dict(), ctx.record)
+        if state.best_epoch is None:  # no validation in this stage: the best model is the last one
+            copy_checkpoint(run.last(STAGE), run.best(STAGE))
+    ctx.accelerator.wait_for_everyone()
     return state

@@ -1,4 +1,8 @@
-"""What the CLI calls: ``pretrain``, ``finetune`` and ``train`` over a run folder (command -> run_* -> loop)."""
+"""What the CLI calls: ``pretrain``, ``finetune`` and ``train`` over a run folder (command -> run_* -> loop).
+
+The same functions run under ``accelerate launch``: the main process creates or reopens the run folder
+first, the others reopen what it wrote, and only the main process writes (docs/DESIGN.md §10).
+"""
 
 from __future__ import annotations
 
@@ -50,12 +54,35 @@ def open_run(
     return run, dataset, run.config(), options.seed
 
 
-def _context(dataset: Dataset, config: RunConfig, seed: int, options: RunOptions) -> Context:
+def is_main_process() -> bool:
+    """Whether this process is the one that writes and prints (true without ``accelerate launch``)."""
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
+
+def _accelerator(options: RunOptions) -> Any:
+    from cllm4rec.model import resolve_device
+    from cllm4rec.training.sharding import make_accelerator
+
+    return make_accelerator(resolve_device(options.device))
+
+
+def _open(
+    accelerator: Any, out: str | Path, data: str | Path | None, config: RunConfig | None, options: RunOptions
+) -> tuple[RunFolder, Dataset, RunConfig, int]:
+    """:func:`open_run` on the main process first (it may create the folder), then on the others (reopen)."""
+    opened = open_run(out, data, config, options) if accelerator.is_main_process else None
+    accelerator.wait_for_everyone()
+    return opened or open_run(out, data, None, replace(options, resume=True, force=False))
+
+
+def _context(accelerator: Any, dataset: Dataset, config: RunConfig, seed: int, options: RunOptions) -> Context:
     from cllm4rec.core.memory import release_large_blocks
     from cllm4rec.training.engine import build_context
 
     release_large_blocks()  # freed activations leave the resident set (docs/DESIGN.md §2)
-    return build_context(dataset, config, seed=seed, device=options.device, progress=options.progress)
+    return build_context(dataset, config, seed=seed, progress=options.progress, accelerator=accelerator)
 
 
 def run_pretrain_stage(
@@ -64,8 +91,9 @@ def run_pretrain_stage(
     """``cllm4rec pretrain``: start (or resume) a run folder and pretrain."""
     from cllm4rec.training.pretrain import run_pretrain
 
-    run, dataset, config, seed = open_run(out, data, config, options)
-    ctx = _context(dataset, config, seed, options)
+    accelerator = _accelerator(options)
+    run, dataset, config, seed = _open(accelerator, out, data, config, options)
+    ctx = _context(accelerator, dataset, config, seed, options)
     return run_pretrain(run, ctx, config.pretrain, resume=options.resume)
 
 
@@ -75,13 +103,15 @@ def run_finetune_stage(
     """``cllm4rec finetune``: finetune a pretrained run folder (finetune settings may be overridden)."""
     from cllm4rec.training.finetune import run_finetune
 
-    run, dataset, config, seed = open_run(out, data, None, replace(options, resume=True))
+    accelerator = _accelerator(options)
+    run, dataset, config, seed = _open(accelerator, out, data, None, replace(options, resume=True))
     if overrides is not None and overrides.finetune != config.finetune:
         if read_state(run.last("finetune")) is not None and options.resume:
             raise CLLM4RecError("cannot change the finetuning config while resuming; start finetuning afresh")
         config = replace(config, finetune=overrides.finetune)
-        run.update_config(config)
-    ctx = _context(dataset, config, seed, options)
+        if accelerator.is_main_process:
+            run.update_config(config)
+    ctx = _context(accelerator, dataset, config, seed, options)
     return run_finetune(run, ctx, config.finetune, resume=options.resume)
 
 
@@ -93,8 +123,9 @@ def run_train(
     from cllm4rec.training.pretrain import run_pretrain
 
     started = time.perf_counter()
-    run, dataset, config, seed = open_run(out, data, config, options)
-    ctx = _context(dataset, config, seed, options)
+    accelerator = _accelerator(options)
+    run, dataset, config, seed = _open(accelerator, out, data, config, options)
+    ctx = _context(accelerator, dataset, config, seed, options)
     run_pretrain(run, ctx, config.pretrain, resume=options.resume)
     if config.finetune.enabled:
         run_finetune(run, ctx, config.finetune, resume=options.resume)
@@ -102,15 +133,19 @@ def run_train(
 
 
 def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]:
-    """Score the test split with the run's final checkpoint and write ``metrics.json``."""
+    """Score the test split with the run's final checkpoint and write ``metrics.json`` (main process)."""
     from cllm4rec.evaluation import evaluate
     from cllm4rec.model.recommender import CLLM4RecRecommender
+    from cllm4rec.training.sharding import scorer
 
     path, style = run.final()
     load_tables(ctx.model, path)
     train_seconds = time.perf_counter() - started
-    recommender = CLLM4RecRecommender(
-        ctx.model, ctx.tok, style=style, max_length=ctx.model_config.max_length, progress=ctx.progress
+    recommender = scorer(
+        CLLM4RecRecommender(
+            ctx.model, ctx.tok, style=style, max_length=ctx.model_config.max_length, progress=ctx.progress
+        ),
+        ctx.accelerator,
     )
     t0 = time.perf_counter()
     evaluation = evaluate(recommender, ctx.dataset, "test", progress=ctx.progress)
@@ -129,5 +164,7 @@ def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]
         refit(ctx, ctx.record.config.finetune)
         result["metrics_refit"] = evaluate(recommender, ctx.dataset, "test", progress=ctx.progress).metrics
         result["refit_epochs"] = ctx.record.config.finetune.refit_epochs
-    write_json_atomic(run.root / "metrics.json", result)
+    if ctx.is_main:
+        write_json_atomic(run.root / "metrics.json", result)
+    ctx.accelerator.wait_for_everyone()
     return result

@@ -1,11 +1,12 @@
 """Activation checkpointing of the frozen backbone's layers, switched on per batch (docs/DESIGN.md §2).
 
 Only the ID tables train, but their gradient flows back through every backbone layer, so autograd keeps
-each layer's activations (about 26 KB per token and layer for SmolLM2 under bf16): 4 GB for a batch of 20
-documents of 256 tokens. Under :func:`checkpointed`, each layer keeps only its input and recomputes its
-activations during the backward pass (``torch.utils.checkpoint``, non-reentrant). The backbone is in eval
-mode (no dropout), so the recomputation is exact and the gradients are the same as without it; the price is
-one more forward pass of the backbone per training step.
+each layer's activations: measured, 4.2 GiB for a batch of 20 documents of 256 tokens on SmolLM2 under bf16
+autocast (about 29 KB per token and layer; docs/BENCHMARKS.md, "Peak memory"). Under :func:`checkpointed`,
+each layer keeps only its input and recomputes its activations during the backward pass
+(``torch.utils.checkpoint``, non-reentrant). The backbone is in eval mode (no dropout), so the recomputation
+is exact and the gradients are the same as without it; the price is one more forward pass of the backbone
+per training step.
 
 The wrapper is installed once on a backbone's layer instances (the forward of each layer object, not of its
 class), and it does nothing unless the flag is on, so a backbone shared by several models or used for

@@ -51,7 +51,8 @@ class EASE:
         p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)  # SPD, well conditioned by lambda
         weights = p / (-np.diag(p))[None, :]
         weights[np.diag_indices_from(weights)] = 0.0
-        self.weights = weights.astype(np.float32)
+        # C order: the inverse comes back column-major, and scipy would copy it on every score() call
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         return self
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:

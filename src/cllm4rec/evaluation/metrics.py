@@ -4,8 +4,9 @@ Full ranking over all J items; the user's known items (train, plus valid when te
 Recall@K = |top-K ∩ held-out| / min(K, |held-out|); NDCG@K with binary relevance, where the ideal DCG
 places min(K, |held-out|) relevant items at the top. Only users with held-out items are evaluated.
 
-Everything here is numpy; a ``torch.Tensor`` of scores is accepted (duck-typed, so importing this module
-does not import torch).
+Everything here is numpy; a ``torch.Tensor`` of scores is accepted (duck-typed), and ``topk_items`` imports
+torch lazily for its partial top-k, so importing this module does not import torch. Metrics are computed for
+all users of a batch at once (no loop per user).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def topk_items(scores: np.ndarray | torch.Tensor, k: int, exclude: sp.csr_matrix
 
     Items present in row b of ``exclude`` (same B rows as ``scores``) get -inf first, and NaN scores rank
     like -inf, so they only appear when fewer than k other items exist. Ties go to the lower item index,
-    which makes rankings reproducible across platforms (argpartition alone is not stable). ``k`` is
-    clipped to J.
+    which makes rankings reproducible across platforms (a partial top-k alone is not stable): rows whose
+    k-th score is tied with items left out are completed with the lowest-index tied items, all rows at once.
+    ``k`` is clipped to J.
     """
     s = _as_numpy_scores(scores)
     n_rows, n_items = s.shape
@@ -89,16 +91,32 @@ def topk_items(scores: np.ndarray | torch.Tensor, k: int, exclude: sp.csr_matrix
     if 4 * k >= n_items:  # a full stable sort is cheap enough and exact
         return np.argsort(-s, axis=1, kind="stable")[:, :k].astype(np.int64)
 
-    part = np.argpartition(-s, k - 1, axis=1)[:, :k]  # the top-k set, up to ties at the boundary
+    import torch  # lazily: torch.topk finds the top-k set several times faster than np.argpartition
+
+    part = torch.topk(torch.from_numpy(s), k, dim=1, sorted=False).indices.numpy()  # up to boundary ties
     kth = np.take_along_axis(s, part, axis=1).min(axis=1)  # the k-th largest score per row
-    n_at_least = (s >= kth[:, None]).sum(axis=1)
+    tied = np.flatnonzero((s >= kth[:, None]).sum(axis=1) > k)  # argpartition chose among ties arbitrarily
+    for start in range(0, len(tied), TIE_ROWS):
+        rows = tied[start : start + TIE_ROWS]
+        part[rows] = _lowest_index_topk(s[rows], kth[rows], k)
     part.sort(axis=1)  # index order, so the stable sort below breaks ties by lower index
     order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
-    out = np.take_along_axis(part, order, axis=1)
-    for b in np.flatnonzero(n_at_least > k):  # ties straddle the boundary: argpartition chose arbitrarily
-        cand = np.flatnonzero(s[b] >= kth[b])
-        out[b] = cand[np.argsort(-s[b, cand], kind="stable")[:k]]
-    return out.astype(np.int64)
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
+TIE_ROWS = 512
+"""Rows with ties at the top-k boundary resolved at once (bounds the (rows, J) temporaries)."""
+
+
+def _lowest_index_topk(s: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
+    """The top-k set of each row of ``s`` (R, J) whose k-th largest score is ``kth`` (R,), ties at the
+    boundary going to the lowest indices: every item above ``kth``, then the first items equal to it.
+    (R, k), ascending item order."""
+    above = s > kth[:, None]  # (R, J)
+    equal = s == kth[:, None]  # (R, J)
+    need = k - above.sum(axis=1)  # (R,) slots left for the items tied at the boundary
+    take = above | (equal & (np.cumsum(equal, axis=1) <= need[:, None]))  # exactly k per row
+    return np.nonzero(take)[1].reshape(s.shape[0], k)  # row-major, so each row comes out in index order
 
 
 def _heldout_csr(heldout: Heldout, n_rows: int, n_cols: int) -> sp.csr_matrix:
@@ -127,31 +145,52 @@ def _hits(ranked: np.ndarray, heldout: Heldout, k: int) -> tuple[np.ndarray, np.
     n_cols = int(top.max()) + 1 if top.size else 0
     mat = _heldout_csr(heldout, ranked.shape[0], n_cols)
     mat.sum_duplicates()
-    n_heldout = np.diff(mat.indptr)
-    hits = np.zeros(top.shape, dtype=bool)
-    for b in range(top.shape[0]):  # a membership test per row; cheap next to scoring
-        items = mat.indices[mat.indptr[b] : mat.indptr[b + 1]]
-        if len(items):
-            hits[b] = np.isin(top[b], items)
-    return hits, n_heldout
+    return membership(top, mat), np.diff(mat.indptr)
+
+
+def membership(ranked: np.ndarray, heldout: sp.csr_matrix) -> np.ndarray:
+    """(B, K) bool: whether ``ranked[b, r]`` is in row b of ``heldout``, for all rows at once.
+
+    Each (row, item) pair becomes one integer ``row * width + item``, so a single sorted search over the
+    held-out pairs answers every membership test (no loop per user)."""
+    n_rows = ranked.shape[0]
+    if not ranked.size or not heldout.nnz:
+        return np.zeros(ranked.shape, dtype=bool)
+    width = np.int64(max(heldout.shape[1], int(ranked.max()) + 1))
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(heldout.indptr))
+    held = np.sort(rows * width + heldout.indices.astype(np.int64))  # (nnz,)
+    keys = np.arange(n_rows, dtype=np.int64)[:, None] * width + ranked  # (B, K)
+    pos = np.searchsorted(held, keys).clip(max=len(held) - 1)
+    return held[pos] == keys
+
+
+def recall_from_hits(hits: np.ndarray, n_heldout: np.ndarray, k: int) -> np.ndarray:
+    """Per-user Recall@K from the (B, >= K) relevance of the ranking; NaN without held-out items."""
+    denom = np.minimum(k, n_heldout).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_heldout > 0, hits[:, :k].sum(axis=1) / denom, np.nan)
+
+
+def ndcg_from_hits(hits: np.ndarray, n_heldout: np.ndarray, k: int) -> np.ndarray:
+    """Per-user NDCG@K from the (B, >= K) relevance of the ranking; NaN without held-out items."""
+    hits = hits[:, :k]
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = hits.astype(np.float64) @ discount[: hits.shape[1]]
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(k, n_heldout)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_heldout > 0, dcg / ideal, np.nan)
 
 
 def recall_at_k(ranked: np.ndarray, heldout: Heldout, k: int) -> np.ndarray:
     """Per-user Recall@K = |top-K ∩ held-out| / min(K, |held-out|); NaN for users without held-out items."""
     hits, n = _hits(ranked, heldout, k)
-    denom = np.minimum(k, n).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, hits.sum(axis=1) / denom, np.nan)
+    return recall_from_hits(hits, n, k)
 
 
 def ndcg_at_k(ranked: np.ndarray, heldout: Heldout, k: int) -> np.ndarray:
     """Per-user NDCG@K, binary relevance, log2(rank+1) discount; NaN for users without held-out items."""
     hits, n = _hits(ranked, heldout, k)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = hits.astype(np.float64) @ discount[: hits.shape[1]]
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(k, n)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, dcg / ideal, np.nan)
+    return ndcg_from_hits(hits, n, k)
 
 
 class Evaluator:
@@ -203,12 +242,32 @@ class Evaluator:
         users, s = users[keep], s[keep]
         if not len(users):
             return
-        ranked = topk_items(s, max(self.recall_ks + self.ndcg_ks), exclude=self.known[users])
-        heldout = self.heldout[users]
+        self.add_ranked(users, topk_items(s, self.max_k, exclude=self.known[users]))
+
+    @property
+    def max_k(self) -> int:
+        """The longest ranking any metric reads."""
+        return max(self.recall_ks + self.ndcg_ks)
+
+    def add_ranked(self, users: np.ndarray, ranked: np.ndarray) -> None:
+        """Record the metrics of ``users`` from their (B, >= min(max_k, J)) top items, best first, known items
+        already excluded (a recommender that ranks in item chunks never builds the (B, J) scores)."""
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        ranked = np.asarray(ranked, dtype=np.int64)
+        if ranked.ndim != 2 or ranked.shape[0] != len(users):
+            raise CLLM4RecError(f"ranked has shape {ranked.shape}, expected ({len(users)}, k)")
+        if len(users) and (users.min() < 0 or users.max() >= self.heldout.shape[0]):
+            raise CLLM4RecError("user index out of range")
+        keep = self.n_heldout[users] > 0
+        users, ranked = users[keep], ranked[keep]
+        if not len(users):
+            return
+        hits = membership(ranked, self.heldout[users])  # (B, K) computed once for every cut-off
+        n_heldout = self.n_heldout[users]
         for k in self.recall_ks:
-            self._values[f"recall@{k}"][users] = recall_at_k(ranked, heldout, k)
+            self._values[f"recall@{k}"][users] = recall_from_hits(hits, n_heldout, k)
         for k in self.ndcg_ks:
-            self._values[f"ndcg@{k}"][users] = ndcg_at_k(ranked, heldout, k)
+            self._values[f"ndcg@{k}"][users] = ndcg_from_hits(hits, n_heldout, k)
         self._done[users] = True
 
     @property

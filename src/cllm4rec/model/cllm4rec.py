@@ -9,6 +9,12 @@ the tables train. Efficiency choices (each checked by a test):
   so this is exact); a batch with padding elsewhere gets an explicit mask and mask-derived position ids;
 - the final hidden states come from the backbone's base model (``inputs_embeds``), so the 49k-word LM head
   only runs at the positions that predict main-text words (``word_lm_loss``);
+- the item losses never hold more than ``logit_budget`` logits at once: beyond it, the log-sum-exp over the
+  J items runs in item chunks with a recomputing backward (``model/item_head.py``), exact against the
+  one-matrix path;
+- a training batch of more than ``checkpoint_tokens`` tokens keeps only each backbone layer's input and
+  recomputes the rest in the backward pass (``model/checkpointing.py``): same gradients, a fraction of the
+  activation memory;
 - bf16 autocast around the backbone (``autocast``, on by default; active only where bf16 is fast: CUDA, or
   CPUs with AVX512-BF16/AMX; ``force_autocast`` overrides for benchmarks); the item heads, softmaxes and
   losses run in fp32 so item scores do not tie through bf16 rounding.
@@ -35,7 +41,15 @@ from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_
 from cllm4rec.core.defaults import COLLAB_TARGETS, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir, write_json_atomic
+from cllm4rec.model.checkpointing import checkpointed
 from cllm4rec.model.device import bf16_supported
+from cllm4rec.model.item_head import (
+    LOGIT_BUDGET,
+    item_logsumexp,
+    item_topk,
+    picked_logits,
+    rest_mean_logits,
+)
 from cllm4rec.tokenization.batch import Batch
 from cllm4rec.tokenization.ids import IDTokenizer
 
@@ -49,6 +63,10 @@ TABLES_FILE = "id_embeddings.safetensors"
 META_FILE = "model.json"
 TABLE_NAMES = ("user_collab", "item_collab", "user_content", "item_content")
 BIAS_NAME = "item_bias"
+CHECKPOINT_TOKENS = 2048
+"""Padded tokens of a batch above which a training forward checkpoints the backbone's layers: kept
+activations stay under about 1.7 GiB on SmolLM2 (29 KB per token and layer, measured) at the price of one
+more backbone forward on those batches."""
 CENTER_NAME = "head_center"
 
 
@@ -127,6 +145,9 @@ class CLLM4Rec(nn.Module):
         self.autocast = True  # bf16 autocast where it is fast (see bf16_supported); fp32 elsewhere
         self.force_autocast = False  # bf16 autocast even where it is emulated and slow (benchmarks)
         self.max_positions = max_positions(self.backbone)
+        self.logit_budget = LOGIT_BUDGET  # item logits held at once by the losses and top-k (item_head.py)
+        # Training batches of more tokens recompute the backbone's activations in backward (checkpointing.py)
+        self.checkpoint_tokens = CHECKPOINT_TOKENS
 
     # ----- plumbing ----------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> CLLM4Rec:
@@ -235,7 +256,8 @@ class CLLM4Rec(nn.Module):
             attn, position_ids = None, None
         else:  # left (or arbitrary) padding: positions count real tokens only
             attn, position_ids = mask, (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
-        with self._autocast():
+        recompute = self.training and torch.is_grad_enabled() and input_ids.numel() > self.checkpoint_tokens
+        with self._autocast(), checkpointed(self.decoder, recompute):
             out = self.decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)
         return out.last_hidden_state  # (B, T, d), bf16 under autocast
 
@@ -256,19 +278,48 @@ class CLLM4Rec(nn.Module):
         loss = nll.sum() / n_targets.sum().clamp(min=1)
         return LMLoss(loss, sums / n_targets.clamp(min=1), n_targets)
 
+    def item_head(self, side: str = "collab") -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The item head's (weight (J, d), bias (J,) or None, centre (d,) or None) of ``side``: logits are
+        ``(h - centre) . weight^T + bias`` (docs/DESIGN.md §2, §4); the bias and centre are collaborative only."""
+        weight = self.tables(side)[1].weight
+        if side != "collab":
+            return weight, None, None
+        return weight, self.item_bias, self.head_center
+
+    def _head_input(self, h: torch.Tensor, side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(centred fp32 ``h``, weight, bias) for the chunked head."""
+        weight, bias, center = self.item_head(side)
+        h = h.float()
+        return (h if center is None else h - center), weight, bias
+
+    def _chunked(self, n_rows: int) -> bool:
+        """Whether (rows, J) logits would exceed :attr:`logit_budget`, so the losses go through item chunks."""
+        return n_rows * self.n_items > self.logit_budget
+
     def item_logits(self, h: torch.Tensor, side: str = "collab") -> torch.Tensor:
         """The item head, tied to the item embeddings: ``h . V_side^T`` in fp32 (docs/DESIGN.md §2, §4).
 
-        The one place item scores come from: the next-item loss of pretraining, the recommendation loss of
-        finetuning, evaluation and serving all go through here. (..., d) -> (..., J)
+        The one place full item scores come from: the next-item loss of pretraining, the recommendation loss
+        of finetuning, evaluation and serving all go through here (or, past :attr:`logit_budget`, through the
+        same head in item chunks: ``model/item_head.py``). (..., d) -> (..., J)
         """
+        weight, bias, center = self.item_head(side)
         h = h.float()
-        if side == "collab" and self.head_center is not None:
-            h = h - self.head_center
-        logits = h @ self.tables(side)[1].weight.T
-        if side == "collab" and self.item_bias is not None:
-            logits = logits + self.item_bias
+        if center is not None:
+            h = h - center
+        logits = h @ weight.T
+        if bias is not None:
+            logits = logits + bias
         return logits
+
+    def item_topk(
+        self, h: torch.Tensor, k: int, exclude: list[torch.Tensor] | None = None, side: str = "collab"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The top ``k`` items of ``h`` (B, d) under the item head, known items (``exclude[b]``) left out,
+        computed over item chunks: equal to ranking :meth:`item_logits` (ties to the lower index).
+        ((B, k) items, (B, k) scores)"""
+        hc, weight, bias = self._head_input(h, side)
+        return item_topk(hc, weight, bias, k, exclude, budget=self.logit_budget)
 
     def item_lm_loss(self, batch: Batch, side: str = "collab", target: str = "next") -> LMLoss:
         """Item loss over the J items at main-text positions: logits = h_{t-1} . V_side^T (+ bias).
@@ -276,7 +327,8 @@ class CLLM4Rec(nn.Module):
         ``target="next"``: the next item (the LM loss of docs/DESIGN.md §2). ``"rest"``: the mean negative
         log-likelihood of *every* item from that position on: since the item order is shuffled afresh, the
         next item is a uniform draw from those, so this is the expectation of the next-item loss over the
-        order (same forward pass, lower-variance gradient; §2).
+        order (same forward pass, lower-variance gradient; §2). Past :attr:`logit_budget` logits, both are
+        ``logsumexp - (linear part)`` with the log-sum-exp over item chunks (``model/item_head.py``).
         """
         if target not in COLLAB_TARGETS:
             raise CLLM4RecError(f"target must be one of {', '.join(COLLAB_TARGETS)} (got {target!r})")
@@ -284,6 +336,12 @@ class CLLM4Rec(nn.Module):
         items = targets - (self.n_words + self.n_users)  # (N,)
         if items.numel() and bool(((items < 0) | (items >= self.n_items)).any()):
             raise CLLM4RecError("item_lm_loss: every main-text token must be an item token")
+        if self._chunked(h_prev.shape[0]):
+            hc, weight, bias = self._head_input(h_prev, side)
+            lse = item_logsumexp(hc, weight, bias, budget=self.logit_budget)  # (N,)
+            if target == "next":
+                return self._lm_loss(lse - picked_logits(hc, weight, bias, items), tmask)
+            return self._lm_loss(lse - rest_mean_logits(hc, weight, bias, items, tmask), tmask)
         logits = self.item_logits(h_prev, side)  # (N, J)
         if target == "next":
             return self._lm_loss(F.cross_entropy(logits, items, reduction="none"), tmask)
@@ -310,20 +368,23 @@ class CLLM4Rec(nn.Module):
         logits = self.word_logits(h_prev)  # (N, vocab of the LM head)
         return self._lm_loss(F.cross_entropy(logits, targets, reduction="none"), tmask)
 
-    def rec_scores(self, batch: Batch, side: str = "collab") -> torch.Tensor:
-        """Scores of all J items from each prompt's read-out vector (:attr:`readout`): h . V_side^T. (B, J)"""
+    def readout_states(self, batch: Batch, side: str = "collab") -> torch.Tensor:
+        """Each prompt's read-out vector (:attr:`readout`), the item head's input. (B, d)"""
         h = self.hidden_states(batch, side)  # (B, T, d)
         mask = batch.attention_mask
         rows = torch.arange(h.shape[0], device=h.device)
         positions = torch.arange(mask.shape[1], device=mask.device)
         last = (positions * mask).argmax(-1)  # (B,) index of the last real token (any padding side)
         if self.readout == "last":
-            return self.item_logits(h[rows, last], side)  # (B, J)
+            return h[rows, last]  # (B, d)
         pick = (batch.input_ids >= self.n_words + self.n_users) & mask.bool()  # (B, T) item tokens
         pick[rows, last] = True
         weights = pick.float().unsqueeze(-1)  # (B, T, 1)
-        pooled = (h.float() * weights).sum(1) / weights.sum(1)  # (B, d)
-        return self.item_logits(pooled, side)  # (B, J)
+        return (h.float() * weights).sum(1) / weights.sum(1)  # (B, d)
+
+    def rec_scores(self, batch: Batch, side: str = "collab") -> torch.Tensor:
+        """Scores of all J items from each prompt's read-out vector (:attr:`readout`): h . V_side^T. (B, J)"""
+        return self.item_logits(self.readout_states(batch, side), side)  # (B, J)
 
     def forward(self, batch: Batch, side: str = "collab") -> torch.Tensor:
         """The module's call form of :meth:`rec_scores` (item scores after each document's last token)."""
@@ -335,16 +396,25 @@ class CLLM4Rec(nn.Module):
         ``targets``: (B, J) multi-hot (or non-negative weights). Per document the loss is
         ``-sum_j targets_j * log_softmax(scores)_j``: a *sum* over its held-out items (``reduction="sum"``,
         the paper's and Multi-VAE's form) or that sum divided by the number of targets (``"mean"``).
-        ``loss`` is the mean of the per-document values over the documents.
+        ``loss`` is the mean of the per-document values over the documents. Past :attr:`logit_budget`
+        logits it is ``sum_j targets_j * logsumexp - targets . scores`` with the log-sum-exp over item chunks.
         """
         if reduction not in ("sum", "mean"):
             raise CLLM4RecError(f"reduction must be 'sum' or 'mean' (got {reduction!r})")
-        scores = self.rec_scores(batch, side)  # (B, J)
-        if tuple(targets.shape) != tuple(scores.shape):
-            raise CLLM4RecError(f"targets must have shape {tuple(scores.shape)} (got {tuple(targets.shape)})")
-        weights = targets.to(device=scores.device, dtype=scores.dtype)  # (B, J)
+        h = self.readout_states(batch, side)  # (B, d)
+        if tuple(targets.shape) != (h.shape[0], self.n_items):
+            raise CLLM4RecError(f"targets must have shape {(h.shape[0], self.n_items)} (got {tuple(targets.shape)})")
+        weights = targets.to(device=h.device, dtype=torch.float32)  # (B, J)
         n_targets = weights.sum(1)  # (B,)
-        per_doc = -(weights * F.log_softmax(scores, dim=-1)).sum(1)  # (B,)
+        if self._chunked(h.shape[0]):
+            hc, weight, bias = self._head_input(h, side)
+            lse = item_logsumexp(hc, weight, bias, budget=self.logit_budget)  # (B,)
+            picked = (hc * (weights @ weight.float())).sum(1)  # (B,) targets . (h . W^T)
+            if bias is not None:
+                picked = picked + weights @ bias.float()
+            per_doc = n_targets * lse - picked
+        else:
+            per_doc = -(weights * F.log_softmax(self.item_logits(h, side), dim=-1)).sum(1)  # (B,)
         if reduction == "mean":
             per_doc = per_doc / n_targets.clamp(min=1)
         return LMLoss(per_doc.mean(), per_doc, n_targets)

@@ -104,6 +104,45 @@ class CLLM4RecRecommender:
         ]
         return self.score_prompts(prompts).numpy()
 
+    def topk(self, users: np.ndarray, history: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` items of each row, best first, ``history`` items excluded, and their scores:
+        ((B, k) int64, (B, k) float32). Equal to ranking :meth:`score` (ties to the lower index), but the
+        catalogue is scored in item chunks (``CLLM4Rec.item_topk``), so no (B, J) matrix is built."""
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        history = sp.csr_matrix(history)
+        if history.shape != (len(users), self.n_items):
+            raise CLLM4RecError(f"history has shape {history.shape}, expected ({len(users)}, {self.n_items})")
+        known = [row_items(history, b) for b in range(len(users))]
+        prompts = [
+            scoring_prompt(self.tok, int(u) if 0 <= u < self.n_users else None, known[b], self.max_length, self.style)
+            for b, u in enumerate(users)
+        ]
+        items, scores = self.topk_prompts(prompts, known, k)
+        return items.numpy(), scores.numpy()
+
+    @torch.inference_mode()
+    def topk_prompts(
+        self, prompts: list[list[int]], exclude: list[np.ndarray], k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-``k`` items and scores per prompt, ``exclude[i]`` left out, in the order of ``prompts``."""
+        model = self.model
+        k = min(k, model.n_items)
+        order = np.argsort([len(p) for p in prompts], kind="stable")
+        items = torch.empty(len(prompts), k, dtype=torch.long)
+        scores = torch.empty(len(prompts), k, dtype=torch.float32)
+        was_training = model.training
+        model.eval()
+        chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        for idx in tqdm(chunks, desc="ranking", disable=not self.progress, leave=False, dynamic_ncols=True):
+            batch = collate([(prompts[i], []) for i in idx], self.tok.pad_id, pad_multiple=self.pad_multiple)
+            batch = batch.to(model.device)
+            seen = [torch.as_tensor(exclude[i], dtype=torch.long, device=model.device) for i in idx]
+            top, val = model.item_topk(model.readout_states(batch, side="collab"), k, seen, side="collab")
+            rows = torch.as_tensor(idx)
+            items[rows], scores[rows] = top.cpu(), val.cpu()
+        model.train(was_training)
+        return items, scores
+
     @torch.inference_mode()
     def score_prompts(self, prompts: list[list[int]]) -> torch.Tensor:
         """Scores for all items, (len(prompts), J) float32 on the CPU, in the order of ``prompts``."""

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 from cllm4rec.data.matrix import row_items
-from cllm4rec.evaluation import batch_users, topk_items
+from cllm4rec.evaluation import batch_users
 from cllm4rec.model import CLLM4Rec, resolve_device
 from cllm4rec.model.recommender import CLLM4RecRecommender
 from cllm4rec.runs.catalog import Catalog
@@ -165,13 +165,13 @@ def recommend(loaded: LoadedRun, queries: Sequence[Query], *, k: int = 10) -> li
         part = resolved[start : start + step]
         users = np.asarray([u for u, _ in part], dtype=np.int64)
         history = _history_matrix([seen for _, seen in part], catalog.n_items)
-        scores = loaded.recommender.score(users, history)
-        top = topk_items(scores, k, exclude=history)
-        for row, items in enumerate(top):
+        # ranked in item chunks: no (batch, J) score matrix, so a million-item catalogue fits (DESIGN §2)
+        top, top_scores = loaded.recommender.topk(users, history, k)
+        for items, values in zip(top.tolist(), top_scores.tolist(), strict=True):
             results.append(
                 [
-                    Recommendation(r + 1, catalog.item_ids[j], float(scores[row, j]), catalog.titles[j])
-                    for r, j in enumerate(items.tolist())
+                    Recommendation(r + 1, catalog.item_ids[j], float(v), catalog.titles[j])
+                    for r, (j, v) in enumerate(zip(items, values, strict=True))
                 ]
             )
     return results

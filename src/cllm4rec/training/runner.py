@@ -78,8 +78,10 @@ def _open(
 
 
 def _context(accelerator: Any, dataset: Dataset, config: RunConfig, seed: int, options: RunOptions) -> Context:
+    from cllm4rec.core.memory import release_large_blocks
     from cllm4rec.training.engine import build_context
 
+    release_large_blocks()  # freed activations leave the resident set (docs/DESIGN.md §2)
     return build_context(dataset, config, seed=seed, progress=options.progress, accelerator=accelerator)
 
 

@@ -47,6 +47,7 @@ def test_selection_override_from_comma_list() -> None:
         ("model.bf16=maybe", "true or false"),
         ("model.readout=max", "model.readout must be one of last, mean"),
         ("pretrain.collab_target=all", "pretrain.collab_target must be one of next, rest"),
+        ("model.checkpoint_tokens=-1", "model.checkpoint_tokens must be >= 0"),
         ("pretrain", "section.key=value"),
     ],
 )

@@ -315,3 +315,13 @@ def test_kill_and_resume_equals_uninterrupted(tiny_data_dir: Path, tmp_path: Pat
     ma = json.loads((tmp_path / "full" / "metrics.json").read_text())["metrics"]
     mb = json.loads((killed / "metrics.json").read_text())["metrics"]
     assert ma == mb
+
+
+@pytest.mark.parametrize(("tokens", "expected"), [(0, math.inf), (64, 64)])
+def test_checkpoint_tokens_reaches_the_model(tiny_data_dir: Path, tokens: int, expected: float) -> None:
+    """``model.checkpoint_tokens`` sets the model's recompute threshold; 0 means never recompute."""
+    from cllm4rec.training.engine import build_context
+
+    config = _config(f"model.checkpoint_tokens={tokens}")
+    ctx = build_context(Dataset.load(tiny_data_dir), config, seed=7, device="cpu", progress=False)
+    assert ctx.model.checkpoint_tokens == expected

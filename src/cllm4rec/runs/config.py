@@ -56,6 +56,10 @@ class ModelConfig:
     bf16: bool = True
     """Run the backbone under bfloat16 autocast where the hardware does bf16 natively (CUDA, CPUs with
     AVX512-BF16 or AMX); elsewhere, and when false, fp32 (emulated bf16 is about 4x slower than fp32)."""
+    checkpoint_tokens: int = 2048
+    """Training batches of more than this many tokens recompute the backbone's activations in the backward
+    pass instead of keeping them (less memory, one more forward pass for those batches; 0 turns it off;
+    docs/DESIGN.md §2)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ class RunConfig:
         checks = [
             (m.init_scale > 0, "model.init_scale must be > 0"),
             (m.max_length >= 16, "model.max_length must be >= 16"),
+            (m.checkpoint_tokens >= 0, "model.checkpoint_tokens must be >= 0 (0 turns checkpointing off)"),
             (m.readout in READOUTS, f"model.readout must be one of {', '.join(READOUTS)}"),
             (p.collab_target in COLLAB_TARGETS, f"pretrain.collab_target must be one of {', '.join(COLLAB_TARGETS)}"),
             (p.warmup_epochs >= 0 and p.epochs >= 0, "pretrain epochs must be >= 0"),

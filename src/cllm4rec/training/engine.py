@@ -113,6 +113,7 @@ def build_context(
     )
     model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
     model.autocast = model_config.bf16
+    model.checkpoint_tokens = model_config.checkpoint_tokens or math.inf  # 0: never recompute (§2)
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
     if model.head_center is not None:
         model.set_head_center(_center_batches(model, tok, dataset, model_config.max_length, seed))

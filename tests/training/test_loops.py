@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
+from cllm4rec.model import cllm4rec as model_module
 from cllm4rec.runs.config import load_config
 from cllm4rec.training.runner import RunOptions, run_finetune_stage, run_pretrain_stage, run_train
 from cllm4rec.training.state import StageState
@@ -96,8 +97,15 @@ def test_refit_scores_test_a_second_time_after_more_passes(tiny_data_dir: Path, 
     assert saved["metrics_refit"] == result["metrics_refit"]
 
 
-def test_golden_losses_first_epochs(tiny_data_dir: Path, tmp_path: Path) -> None:
-    """Pinned losses of each stage with a fixed seed (fp32): any change to the maths shows up here."""
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_golden_losses_first_epochs(
+    tiny_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunked: bool
+) -> None:
+    """Pinned losses of each stage with a fixed seed (fp32): any change to the maths shows up here. ``chunked``:
+    the same values when the logit budget is so small that every item loss takes the chunked log-sum-exp
+    path, a few items per chunk (docs/DESIGN.md §2)."""
+    if chunked:
+        monkeypatch.setattr(model_module, "LOGIT_BUDGET", 64)
     config = _config("pretrain.warmup_epochs=1", "pretrain.epochs=1", "finetune.epochs=1")
     run_train(tmp_path / "run", tiny_data_dir, config, _opts())
     pre, fine = _history(tmp_path / "run", "pretrain"), _history(tmp_path / "run", "finetune")

@@ -16,3 +16,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 DATA_FORMATS = ("movielens", "recbole", "amazon", "csv")
 """Source formats ``cllm4rec data prepare`` reads (see ``data/readers``)."""
+CHECKPOINT_TOKENS = 2048
+"""Padded tokens of a training batch above which the backbone's layers recompute their activations in the
+backward pass: kept activations stay under about 1.7 GiB on SmolLM2 (29 KB per token and layer, measured) at
+the price of one more backbone forward on those batches (docs/DESIGN.md §2)."""

@@ -38,7 +38,7 @@ from torch import nn
 
 from cllm4rec.backbone.hf import freeze, max_positions
 from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_load
-from cllm4rec.core.defaults import COLLAB_TARGETS, READOUTS
+from cllm4rec.core.defaults import CHECKPOINT_TOKENS, COLLAB_TARGETS, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir, write_json_atomic
 from cllm4rec.model.checkpointing import checkpointed
@@ -63,10 +63,6 @@ TABLES_FILE = "id_embeddings.safetensors"
 META_FILE = "model.json"
 TABLE_NAMES = ("user_collab", "item_collab", "user_content", "item_content")
 BIAS_NAME = "item_bias"
-CHECKPOINT_TOKENS = 2048
-"""Padded tokens of a batch above which a training forward checkpoints the backbone's layers: kept
-activations stay under about 1.7 GiB on SmolLM2 (29 KB per token and layer, measured) at the price of one
-more backbone forward on those batches."""
 CENTER_NAME = "head_center"
 
 

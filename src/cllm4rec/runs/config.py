@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from cllm4rec.core.coerce import coerce
-from cllm4rec.core.defaults import COLLAB_TARGETS, DEFAULT_BACKBONE, READOUTS
+from cllm4rec.core.defaults import CHECKPOINT_TOKENS, COLLAB_TARGETS, DEFAULT_BACKBONE, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
 
@@ -56,7 +56,7 @@ class ModelConfig:
     bf16: bool = True
     """Run the backbone under bfloat16 autocast where the hardware does bf16 natively (CUDA, CPUs with
     AVX512-BF16 or AMX); elsewhere, and when false, fp32 (emulated bf16 is about 4x slower than fp32)."""
-    checkpoint_tokens: int = 2048
+    checkpoint_tokens: int = CHECKPOINT_TOKENS
     """Training batches of more than this many tokens recompute the backbone's activations in the backward
     pass instead of keeping them (less memory, one more forward pass for those batches; 0 turns it off;
     docs/DESIGN.md §2)."""

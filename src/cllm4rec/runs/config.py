@@ -18,7 +18,13 @@ from typing import Any
 import yaml
 
 from cllm4rec.core.coerce import coerce
-from cllm4rec.core.defaults import CHECKPOINT_TOKENS, COLLAB_TARGETS, DEFAULT_BACKBONE, READOUTS
+from cllm4rec.core.defaults import (
+    CHECKPOINT_TOKENS,
+    COLLAB_READOUTS,
+    COLLAB_TARGETS,
+    DEFAULT_BACKBONE,
+    READOUTS,
+)
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
 
@@ -85,6 +91,10 @@ class PretrainConfig:
     collab_target: str = "next"
     """What each position of an interaction document predicts: ``next`` (the next item, the paper's LM loss)
     or ``rest`` (every item from there on: the next-item loss averaged over the shuffled order; §2)."""
+    collab_readout: str = "position"
+    """What the item head reads at each position of an interaction document: ``position`` (its own hidden
+    state, the paper's LM) or ``mean`` (the mean over the item tokens up to it and itself, so pretraining
+    trains the read-out that ``model.readout=mean`` scores with; §2)."""
     validate: bool = False
     """Evaluate next-item recommendation on validation after each alternating epoch."""
 
@@ -142,6 +152,10 @@ class RunConfig:
             (m.checkpoint_tokens >= 0, "model.checkpoint_tokens must be >= 0 (0 turns checkpointing off)"),
             (m.readout in READOUTS, f"model.readout must be one of {', '.join(READOUTS)}"),
             (p.collab_target in COLLAB_TARGETS, f"pretrain.collab_target must be one of {', '.join(COLLAB_TARGETS)}"),
+            (
+                p.collab_readout in COLLAB_READOUTS,
+                f"pretrain.collab_readout must be one of {', '.join(COLLAB_READOUTS)}",
+            ),
             (p.warmup_epochs >= 0 and p.epochs >= 0, "pretrain epochs must be >= 0"),
             (p.lr > 0 and f.lr > 0, "learning rates must be > 0"),
             (p.user_lr_scale > 0 and f.user_lr_scale > 0, "user_lr_scale must be > 0"),

@@ -18,7 +18,7 @@ from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
-from cllm4rec.training.objectives import COLLAB_OBJECTIVES, CONTENT
+from cllm4rec.training.objectives import CONTENT, collab_objective
 from cllm4rec.training.state import StageState, resume_stage
 
 STAGE = "pretrain"
@@ -41,7 +41,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
     lambda_c = cfg.lambda_c if content else 0.0
     warmup = cfg.warmup_epochs if content else 0
     total = warmup + cfg.epochs
-    collab = COLLAB_OBJECTIVES[cfg.collab_target]
+    collab = collab_objective(cfg.collab_target, cfg.collab_readout)
     announce(ctx, STAGE, cfg.batch_size)
 
     for epoch in range(state.epoch + 1, total + 1):

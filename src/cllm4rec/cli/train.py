@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from cllm4rec.cli.common import add_device
 from cllm4rec.core.defaults import DEFAULT_SEED
@@ -82,11 +83,14 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from cllm4rec.runs.config import load_config
+    from cllm4rec.runs.folder import RunFolder
     from cllm4rec.training.runner import is_main_process, run_finetune_stage
 
     overrides = None
-    if args.preset or args.config or args.overrides:
+    if args.preset or args.config:  # a preset or file defines the finetuning settings afresh
         overrides = load_config(args.preset, args.config, args.overrides)
+    elif args.overrides:  # key=value alone changes those keys of the run's own config, nothing else
+        overrides = load_config(overrides=args.overrides, base=RunFolder(Path(args.run)).config())
     state = run_finetune_stage(args.run, overrides, _options(args), data=args.data)
     if is_main_process():
         print(f"finetuning done: best epoch {state.best_epoch} (validation score {state.best_metric:.4f})")

@@ -200,9 +200,11 @@ def load_config(
     preset: str | None = None,
     config_file: str | Path | None = None,
     overrides: list[str] | None = None,
+    base: RunConfig | None = None,
 ) -> RunConfig:
-    """Build a validated config: defaults, then a preset, then a YAML file, then ``key=value`` overrides."""
-    merged: dict[str, Any] = {}
+    """Build a validated config: defaults (or ``base``, such as a run's own config), then a preset, then a YAML
+    file, then ``key=value`` overrides."""
+    merged: dict[str, Any] = base.to_dict() if base is not None else {}
     if preset:
         _deep_update(merged, preset_dict(preset))
     if config_file:

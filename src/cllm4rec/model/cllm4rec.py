@@ -50,6 +50,7 @@ from cllm4rec.model.item_head import (
     picked_logits,
     rest_mean_logits,
 )
+from cllm4rec.model.truncation import backbone_depth, truncated
 from cllm4rec.tokenization.batch import Batch
 from cllm4rec.tokenization.ids import IDTokenizer
 
@@ -100,6 +101,7 @@ class CLLM4Rec(nn.Module):
         item_bias: bool = False,
         readout: str = "last",
         center_head: bool = False,
+        layers: int = 0,
     ) -> None:
         super().__init__()
         if n_users < 1 or n_items < 1:
@@ -115,7 +117,9 @@ class CLLM4Rec(nn.Module):
             self.loaded_backbone = backbone
             self.backbone_tokenizer = backbone.tokenizer
             backbone = backbone.model
-        self.backbone = freeze(backbone)
+        # the first ``layers`` blocks only (0: all), as a view sharing the loaded weights (truncation.py)
+        self.backbone = truncated(freeze(backbone), layers)
+        self.layers = layers if layers != backbone_depth(backbone) else 0
         self.ref = ref
         word = self.backbone.get_input_embeddings().weight  # (N, d)
         self.n_words, self.hidden_size = int(word.shape[0]), int(word.shape[1])
@@ -473,6 +477,7 @@ class CLLM4Rec(nn.Module):
             "item_bias": self.item_bias is not None,
             "readout": self.readout,
             "center_head": self.head_center is not None,
+            "layers": self.layers,
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -546,6 +551,7 @@ class CLLM4Rec(nn.Module):
             item_bias=bool(meta.get("item_bias", False)),
             readout=str(meta.get("readout", "last")),
             center_head=bool(meta.get("center_head", False)),
+            layers=int(meta.get("layers", 0)),
         )
         if (model.n_words, model.hidden_size) != (meta["n_words"], meta["hidden_size"]):
             raise CLLM4RecError(

@@ -1,4 +1,4 @@
-"""``model.layers``: a backbone view with only its first blocks, sharing weights with the loaded backbone."""
+"""``model.collab_layers``: the collaborative side runs a view of the backbone's first blocks (shared weights)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ def _reference_cut(backbone: LoadedBackbone, layers: int) -> torch.nn.Module:
     return decoder
 
 
-def test_cut_backbone_runs_the_first_blocks_and_leaves_the_loaded_one_whole(tiny_backbone: LoadedBackbone) -> None:
+def test_collab_side_runs_the_first_blocks_and_the_rest_stays_whole(tiny_backbone: LoadedBackbone) -> None:
     depth = backbone_depth(tiny_backbone.model)
     assert depth >= 2
     full = CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, seed=0)
-    cut = CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, seed=0, layers=1)
+    cut = CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, seed=0, collab_layers=1)
     for m in (full, cut):
         m.autocast = False
     batch = _batch(tiny_backbone)
@@ -46,23 +46,26 @@ def test_cut_backbone_runs_the_first_blocks_and_leaves_the_loaded_one_whole(tiny
     expected = _reference_cut(tiny_backbone, 1)(inputs_embeds=embeds).last_hidden_state
     assert torch.allclose(cut.hidden_states(batch, "collab"), expected, atol=1e-5)
     assert not torch.allclose(full.hidden_states(batch, "collab"), expected, atol=1e-3)
+    # the content side (text LM, explanations) keeps every block
+    assert torch.allclose(cut.hidden_states(batch, "content"), full.hidden_states(batch, "content"), atol=1e-6)
+    assert cut.backbone is tiny_backbone.model
     # the loaded backbone (shared, cached) keeps all its blocks and its config
     assert backbone_depth(tiny_backbone.model) == depth
     assert tiny_backbone.model.config.num_hidden_layers == depth
-    assert backbone_depth(cut.backbone) == 1
+    assert backbone_depth(cut.collab_backbone) == 1 and cut.decoder is cut.collab_backbone.base_model
     # no weight is copied: the view's first block is the loaded backbone's first block
-    assert decoder_layers(cut.backbone.base_model)[0] is decoder_layers(tiny_backbone.model.base_model)[0]
+    assert decoder_layers(cut.collab_backbone.base_model)[0] is decoder_layers(tiny_backbone.model.base_model)[0]
     # the whole depth is the same as no cut
-    assert CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, seed=0, layers=depth).layers == 0
-    with pytest.raises(CLLM4RecError, match="model.layers must be in"):
-        CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, layers=depth + 1)
+    assert CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, seed=0, collab_layers=depth).collab_layers == 0
+    with pytest.raises(CLLM4RecError, match="model.collab_layers must be in"):
+        CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, collab_layers=depth + 1)
 
 
-def test_cut_backbone_generates_and_survives_save_and_load(tiny_backbone: LoadedBackbone, tmp_path: Path) -> None:
-    cut = CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, seed=0, layers=1)
+def test_cut_view_generates_and_survives_save_and_load(tiny_backbone: LoadedBackbone, tmp_path: Path) -> None:
+    cut = CLLM4Rec(tiny_backbone, N_USERS, N_ITEMS, seed=0, collab_layers=1)
     cut.autocast = False
     batch = _batch(tiny_backbone)
-    out = cut.backbone.generate(
+    out = cut.collab_backbone.generate(  # the view is a whole causal LM of the backbone's class
         inputs_embeds=cut.embed(batch.input_ids, "collab"),
         attention_mask=batch.attention_mask,
         max_new_tokens=4,
@@ -73,11 +76,11 @@ def test_cut_backbone_generates_and_survives_save_and_load(tiny_backbone: Loaded
     cut.save(tmp_path / "m")
     again = CLLM4Rec.load(tmp_path / "m", backbone=tiny_backbone)
     again.autocast = False
-    assert again.layers == 1
+    assert again.collab_layers == 1
     assert torch.allclose(again.rec_scores(batch), cut.rec_scores(batch), atol=1e-5)
 
 
 def test_config_refuses_negative_layers() -> None:
-    assert load_config(overrides=["model.layers=8"]).model.layers == 8
-    with pytest.raises(CLLM4RecError, match="model.layers must be >= 0"):
-        load_config(overrides=["model.layers=-1"])
+    assert load_config(overrides=["model.collab_layers=8"]).model.collab_layers == 8
+    with pytest.raises(CLLM4RecError, match="model.collab_layers must be >= 0"):
+        load_config(overrides=["model.collab_layers=-1"])

@@ -101,7 +101,7 @@ class CLLM4Rec(nn.Module):
         item_bias: bool = False,
         readout: str = "last",
         center_head: bool = False,
-        layers: int = 0,
+        collab_layers: int = 0,
     ) -> None:
         super().__init__()
         if n_users < 1 or n_items < 1:
@@ -117,9 +117,11 @@ class CLLM4Rec(nn.Module):
             self.loaded_backbone = backbone
             self.backbone_tokenizer = backbone.tokenizer
             backbone = backbone.model
-        # the first ``layers`` blocks only (0: all), as a view sharing the loaded weights (truncation.py)
-        self.backbone = truncated(freeze(backbone), layers)
-        self.layers = layers if layers != backbone_depth(backbone) else 0
+        self.backbone = freeze(backbone)
+        # The collaborative side may run only the first ``collab_layers`` blocks (0: all): a view sharing the
+        # backbone's weights (truncation.py). The content side (text LM, explanations) keeps every block.
+        self.collab_backbone = truncated(self.backbone, collab_layers)
+        self.collab_layers = collab_layers if collab_layers != backbone_depth(self.backbone) else 0
         self.ref = ref
         word = self.backbone.get_input_embeddings().weight  # (N, d)
         self.n_words, self.hidden_size = int(word.shape[0]), int(word.shape[1])
@@ -154,6 +156,7 @@ class CLLM4Rec(nn.Module):
         """Switch the ID tables' mode; the frozen backbone always stays in eval mode (no dropout)."""
         super().train(mode)
         self.backbone.eval()
+        self.collab_backbone.eval()
         return self
 
     @property
@@ -162,8 +165,14 @@ class CLLM4Rec(nn.Module):
 
     @property
     def decoder(self) -> nn.Module:
-        """The backbone without its LM head: maps ``inputs_embeds`` to final (normalised) hidden states."""
-        return self.backbone.base_model
+        """The collaborative side's backbone without its LM head (what ranks items): maps ``inputs_embeds`` to
+        final (normalised) hidden states. :meth:`decoder_for` gives either side's."""
+        return self.collab_backbone.base_model
+
+    def decoder_for(self, side: str) -> nn.Module:
+        """The decoder ``side``'s documents run through: the cut one for ``collab``, the whole for ``content``."""
+        _check_side(side)
+        return self.collab_backbone.base_model if side == "collab" else self.backbone.base_model
 
     def tables(self, side: str) -> tuple[nn.Embedding, nn.Embedding]:
         """The (users, items) embedding tables of one side."""
@@ -257,8 +266,9 @@ class CLLM4Rec(nn.Module):
         else:  # left (or arbitrary) padding: positions count real tokens only
             attn, position_ids = mask, (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
         recompute = self.training and torch.is_grad_enabled() and input_ids.numel() > self.checkpoint_tokens
-        with self._autocast(), checkpointed(self.decoder, recompute):
-            out = self.decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)
+        decoder = self.decoder_for(side)
+        with self._autocast(), checkpointed(decoder, recompute):
+            out = decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)
         return out.last_hidden_state  # (B, T, d), bf16 under autocast
 
     def _targets(
@@ -477,7 +487,7 @@ class CLLM4Rec(nn.Module):
             "item_bias": self.item_bias is not None,
             "readout": self.readout,
             "center_head": self.head_center is not None,
-            "layers": self.layers,
+            "collab_layers": self.collab_layers,
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -551,7 +561,7 @@ class CLLM4Rec(nn.Module):
             item_bias=bool(meta.get("item_bias", False)),
             readout=str(meta.get("readout", "last")),
             center_head=bool(meta.get("center_head", False)),
-            layers=int(meta.get("layers", 0)),
+            collab_layers=int(meta.get("collab_layers", 0)),
         )
         if (model.n_words, model.hidden_size) != (meta["n_words"], meta["hidden_size"]):
             raise CLLM4RecError(

@@ -1,4 +1,4 @@
-"""A view of a backbone that keeps only its first layers (``model.layers``; docs/DESIGN.md §2).
+"""A view of a backbone that keeps only its first layers (``model.collab_layers``; docs/DESIGN.md §4).
 
 The view shares every weight with the loaded backbone (nothing is copied, nothing in the original changes),
 so a backbone shared by several models, or cached by the loader, keeps all its layers. It is an ordinary
@@ -38,7 +38,9 @@ def truncated(backbone: PreTrainedModel, layers: int) -> PreTrainedModel:
     """``backbone`` running only its first ``layers`` blocks (0, or its own depth, returns it unchanged)."""
     depth = backbone_depth(backbone)
     if layers < 0 or layers > depth:
-        raise CLLM4RecError(f"model.layers must be in [0, {depth}] for this backbone (got {layers}; 0 keeps all)")
+        raise CLLM4RecError(
+            f"model.collab_layers must be in [0, {depth}] for this backbone (got {layers}; 0 keeps all)"
+        )
     if layers in (0, depth):
         return backbone
     config = copy.deepcopy(backbone.config)

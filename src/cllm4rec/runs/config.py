@@ -43,10 +43,11 @@ class ModelConfig:
     """Backbone alias, Hugging Face id or folder, or a ``.gguf`` file."""
     random_backbone: bool = False
     """Re-initialise the backbone's weights randomly (the "from scratch" ablation)."""
-    layers: int = 0
-    """Run only the backbone's first N transformer blocks (then its own final norm); 0 runs all of them. The
-    weights stay the pretrained ones; fewer blocks make every step cheaper and leave the ID tokens closer to
-    the read-out (docs/DESIGN.md §2)."""
+    collab_layers: int = 0
+    """The collaborative side (interaction documents, finetuning, ranking) runs only the backbone's first N
+    transformer blocks, then its own final norm; 0 runs all of them. The content side (text LM, explanations)
+    always runs the whole backbone. Fewer blocks make every collaborative step cheaper and leave the ID
+    tokens closer to the item head (docs/DESIGN.md §4)."""
     init_scale: float = 0.1
     """ID embeddings start as N(0, (init_scale * std of the backbone's word embeddings)^2)."""
     max_length: int = 256
@@ -152,7 +153,7 @@ class RunConfig:
         m, p, f = self.model, self.pretrain, self.finetune
         checks = [
             (m.init_scale > 0, "model.init_scale must be > 0"),
-            (m.layers >= 0, "model.layers must be >= 0 (0 runs all of the backbone's layers)"),
+            (m.collab_layers >= 0, "model.collab_layers must be >= 0 (0 runs all of the backbone's layers)"),
             (m.max_length >= 16, "model.max_length must be >= 16"),
             (m.checkpoint_tokens >= 0, "model.checkpoint_tokens must be >= 0 (0 turns checkpointing off)"),
             (m.readout in READOUTS, f"model.readout must be one of {', '.join(READOUTS)}"),

@@ -110,7 +110,7 @@ def build_context(
         item_bias=model_config.item_bias,
         readout=model_config.readout,
         center_head=model_config.center_head,
-        layers=model_config.layers,
+        collab_layers=model_config.collab_layers,
     )
     model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
     model.autocast = model_config.bf16

@@ -117,6 +117,8 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--seed", type=int, default=98765)
     ap.add_argument("--eval", default="lm:last,rec:last", help="comma list of style:readout")
+    ap.add_argument("--layers", type=int, default=0, help="model.collab_layers: the first N blocks (0: all)")
+    ap.add_argument("--collab-readout", default="position", choices=["position", "mean"])
     ap.add_argument("--eval-every", type=int, default=1, help="0: evaluate only after the last epoch of a stage")
     args = ap.parse_args()
 
@@ -132,6 +134,7 @@ def main() -> None:
         seed=args.seed,
         item_bias=args.bias,
         center_head=args.center,
+        collab_layers=args.layers,
     )
     model.init_item_bias(np.asarray(dataset.train.sum(0)).ravel())
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
@@ -189,7 +192,7 @@ def main() -> None:
         model.train()
         for idx in bucket_batches(lengths, args.batch_size, epoch_rng(args.seed, "pretrain", epoch, 1)):
             batch = collate([docs[i] for i in idx], tok.pad_id, args.max_length)
-            step(model.item_lm_loss(batch, target=args.collab_target).loss, losses)
+            step(model.item_lm_loss(batch, target=args.collab_target, readout=args.collab_readout).loss, losses)
         if epoch == args.epochs or args.eval_every:
             report("pretrain", epoch, losses, time.perf_counter() - t)
 

@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=98765)
     ap.add_argument("--eval", default="lm:last,rec:last", help="comma list of style:readout")
     ap.add_argument("--layers", type=int, default=0, help="model.collab_layers: the first N blocks (0: all)")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="decoupled decay of the ID tables per step")
     ap.add_argument("--collab-readout", default="position", choices=["position", "mean"])
     ap.add_argument("--eval-every", type=int, default=1, help="0: evaluate only after the last epoch of a stage")
     args = ap.parse_args()
@@ -181,6 +182,12 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if args.weight_decay:  # decoupled (AdamW-style) decay of the user and item tables, not the bias
+            with torch.no_grad():
+                for group in opt.param_groups[:2]:
+                    for param in group["params"]:
+                        if param.ndim == 2:
+                            param.mul_(1.0 - group["lr"] * args.weight_decay)
         losses.append(loss.item())
 
     if args.eval_init:

@@ -156,11 +156,13 @@ def run_pass(
     optimizer: torch.optim.Optimizer,
     targets: list[np.ndarray] | None = None,
     desc: str = "",
+    weight_decay: float = 0.0,
 ) -> PassResult:
     """One pass of ``objective`` over ``docs`` (bucketed by length, one optimizer step per global batch).
 
     ``batch_size`` is the global batch: every process draws the same batches and takes its share of each
-    (docs/DESIGN.md §10); the logged losses are those of the global batches.
+    (docs/DESIGN.md §10); the logged losses are those of the global batches. ``weight_decay`` shrinks the
+    ID tables the optimizer trains after each step (:func:`decay_tables`).
     """
     if not docs:
         return PassResult(math.nan, math.nan, 0, 0)
@@ -178,6 +180,7 @@ def run_pass(
         optimizer.zero_grad(set_to_none=True)
         ctx.accelerator.backward(total)
         optimizer.step()
+        decay_tables(optimizer, weight_decay)
         losses.append(loss.item() * weights[0])
         regs.append(reg.item() * weights[1])
         running += loss.item()
@@ -188,6 +191,19 @@ def run_pass(
     loss = sum(v * n for v, n in zip(losses, sizes, strict=True)) / len(docs)
     reg = sum(v * n for v, n in zip(regs, sizes, strict=True)) / len(docs)
     return PassResult(loss, reg, len(batches), int(lengths.sum()), _trace(losses))
+
+
+@torch.no_grad()
+def decay_tables(optimizer: torch.optim.Optimizer, weight_decay: float) -> None:
+    """Decoupled weight decay (as AdamW applies it) of the embedding tables ``optimizer`` trains: each row
+    shrinks by ``lr * weight_decay`` of itself per step, so rows the loss seldom reaches (rare items) drift
+    toward zero, where the item head falls back on the bias. The item bias (1-D) is never decayed."""
+    if not weight_decay:
+        return
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            if param.ndim == 2:
+                param.mul_(1.0 - group["lr"] * weight_decay)
 
 
 def _step(

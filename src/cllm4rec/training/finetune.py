@@ -48,6 +48,7 @@ def rec_pass(
         lambda_c=lambda_c,
         optimizer=optimizer,
         targets=rec.targets,
+        weight_decay=cfg.weight_decay,
         desc=f"finetune {epoch}/{cfg.epochs} R" if part == 0 else f"refit {epoch}/{cfg.refit_epochs} R",
     )
 

@@ -59,6 +59,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
                 lambda_c=state.reg_weight(collab.side, lambda_c),
                 optimizer=optimizers[collab.side],
                 desc=f"pretrain {epoch}/{total} L",
+                weight_decay=cfg.weight_decay,
             )
             record_pass(row, state, collab, res)
         if content:  # C-step: the content LM over reviews and item/user texts

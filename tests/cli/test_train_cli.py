@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from cllm4rec.cli.main import main
+from cllm4rec.runs.config import load_config
 
 PRETRAIN_ARGS = [
     "--seed",
@@ -21,6 +22,7 @@ PRETRAIN_ARGS = [
     "pretrain.epochs=1",
     "finetune.lambda_c=0.3",
     "finetune.user_lr_scale=5",
+    "finetune.patience=4",
     "finetune.mask_fraction=0.4",
 ]
 
@@ -43,4 +45,10 @@ def test_finetune_with_a_preset_takes_the_presets_settings(tiny_data_dir: Path, 
     code = main(["finetune", "--run", str(run), "--preset", "quick", "--device", "cpu", "--no-progress"])
     assert code == 0
     finetune = yaml.safe_load((run / "config.yaml").read_text())["finetune"]
-    assert (finetune["lambda_c"], finetune["user_lr_scale"], finetune["mask_fraction"]) == (0.1, 10.0, 0.2)
+    quick = load_config("quick").finetune
+    assert (finetune["lambda_c"], finetune["user_lr_scale"], finetune["patience"]) == (
+        quick.lambda_c,
+        quick.user_lr_scale,
+        quick.patience,
+    )
+    assert finetune["patience"] != 4

@@ -48,6 +48,7 @@ def test_selection_override_from_comma_list() -> None:
         ("model.readout=max", "model.readout must be one of last, mean"),
         ("pretrain.collab_target=all", "pretrain.collab_target must be one of next, rest"),
         ("model.checkpoint_tokens=-1", "model.checkpoint_tokens must be >= 0"),
+        ("pretrain.collab_readout=last", "pretrain.collab_readout must be one of position, mean"),
         ("pretrain", "section.key=value"),
     ],
 )

@@ -36,6 +36,20 @@ TINY_RUN_OVERRIDES = [
     "pretrain.batch_size=8",
     "finetune.batch_size=8",
 ]
+TINY_CLI_TRAIN_ARGS = [
+    "--seed",
+    "2",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "model.backbone=tiny-llama",
+    "model.bf16=false",
+    "model.max_length=48",
+    "pretrain.warmup_epochs=0",
+    "pretrain.epochs=1",
+    "finetune.epochs=1",
+]
+"""Options and overrides for a one-epoch ``cllm4rec pretrain/train`` on the tiny backbone (``tiny_cli_args``)."""
 RUN_DATA = {"n_users": 60, "n_items": 80}
 """The tiny run's dataset: large enough that popularity is a real baseline to beat."""
 
@@ -146,6 +160,12 @@ def id_mention_dataset() -> Dataset:
     ds.reviews[0] = Review(review.user, review.item, "better than item_5, says user_12 (not item_999)")
     ds.item_text[0]["title"] = "item_5 Returns: user_12's Revenge"
     return ds
+
+
+@pytest.fixture()
+def tiny_cli_args() -> list[str]:
+    """A fresh copy of :data:`TINY_CLI_TRAIN_ARGS` for a CLI training call."""
+    return list(TINY_CLI_TRAIN_ARGS)
 
 
 @pytest.fixture()

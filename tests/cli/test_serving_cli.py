@@ -12,20 +12,6 @@ import pytest
 from cllm4rec.cli.main import main
 from cllm4rec.data import Dataset
 
-TRAIN_ARGS = [
-    "--seed",
-    "2",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "model.backbone=tiny-llama",
-    "model.bf16=false",
-    "model.max_length=48",
-    "pretrain.warmup_epochs=0",
-    "pretrain.epochs=1",
-    "finetune.epochs=1",
-]
-
 
 def _run_cli(capsys, *args: str) -> tuple[int, str, str]:
     code = main(list(args))
@@ -188,12 +174,12 @@ def test_benchmark_table_and_plot(tiny_run: Path, tmp_path: Path, capsys) -> Non
 
 
 def test_moved_run_answers_recommend_without_its_dataset(
-    tiny_run: Path, tmp_path: Path, capsys, make_dataset, run_dataset
+    tiny_run: Path, tmp_path: Path, capsys, make_dataset, run_dataset, tiny_cli_args: list[str]
 ) -> None:
     """Copy the run folder elsewhere, delete the dataset it was trained on: recommend still works."""
     data = tmp_path / "data"
     shutil.copytree(tiny_run.parent / "data", data)
-    code, _, err = _run_cli(capsys, "train", "--data", str(data), "--out", str(tmp_path / "run"), *TRAIN_ARGS)
+    code, _, err = _run_cli(capsys, "train", "--data", str(data), "--out", str(tmp_path / "run"), *tiny_cli_args)
     assert code == 0, err
     moved = tmp_path / "moved" / "run"
     shutil.move(tmp_path / "run", moved)

@@ -9,27 +9,19 @@ import yaml
 from cllm4rec.cli.main import main
 from cllm4rec.runs.config import load_config
 
-PRETRAIN_ARGS = [
-    "--seed",
-    "3",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "model.backbone=tiny-llama",
-    "model.bf16=false",
-    "model.max_length=48",
-    "pretrain.warmup_epochs=0",
-    "pretrain.epochs=1",
+PRETRAIN_OVERRIDES = [
     "finetune.lambda_c=0.3",
     "finetune.user_lr_scale=5",
-    "finetune.patience=4",
     "finetune.mask_fraction=0.4",
+    "finetune.patience=4",
 ]
 
 
-def test_finetune_overrides_change_only_their_keys_of_the_run_config(tiny_data_dir: Path, tmp_path: Path) -> None:
+def test_finetune_overrides_change_only_their_keys_of_the_run_config(
+    tiny_data_dir: Path, tmp_path: Path, tiny_cli_args: list[str]
+) -> None:
     run = tmp_path / "run"
-    assert main(["pretrain", "--data", str(tiny_data_dir), "--out", str(run), *PRETRAIN_ARGS]) == 0
+    assert main(["pretrain", "--data", str(tiny_data_dir), "--out", str(run), *tiny_cli_args, *PRETRAIN_OVERRIDES]) == 0
     code = main(["finetune", "--run", str(run), "--device", "cpu", "--no-progress", "finetune.epochs=1"])
     assert code == 0
     finetune = yaml.safe_load((run / "config.yaml").read_text())["finetune"]
@@ -39,9 +31,11 @@ def test_finetune_overrides_change_only_their_keys_of_the_run_config(tiny_data_d
     assert (run / "finetune" / "best").is_dir()
 
 
-def test_finetune_with_a_preset_takes_the_presets_settings(tiny_data_dir: Path, tmp_path: Path) -> None:
+def test_finetune_with_a_preset_takes_the_presets_settings(
+    tiny_data_dir: Path, tmp_path: Path, tiny_cli_args: list[str]
+) -> None:
     run = tmp_path / "run"
-    assert main(["pretrain", "--data", str(tiny_data_dir), "--out", str(run), *PRETRAIN_ARGS]) == 0
+    assert main(["pretrain", "--data", str(tiny_data_dir), "--out", str(run), *tiny_cli_args, *PRETRAIN_OVERRIDES]) == 0
     code = main(["finetune", "--run", str(run), "--preset", "quick", "--device", "cpu", "--no-progress"])
     assert code == 0
     finetune = yaml.safe_load((run / "config.yaml").read_text())["finetune"]

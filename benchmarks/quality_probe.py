@@ -27,7 +27,7 @@ from cllm4rec.tokenization import collate
 from cllm4rec.tokenization.prompts import scoring_prompt
 from cllm4rec.training.batching import bucket_batches
 from cllm4rec.training.corpora import interaction_docs, rec_docs
-from cllm4rec.training.engine import epoch_rng
+from cllm4rec.training.engine import decay_tables, epoch_rng
 
 
 @torch.inference_mode()
@@ -182,12 +182,7 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if args.weight_decay:  # decoupled (AdamW-style) decay of the user and item tables, not the bias
-            with torch.no_grad():
-                for group in opt.param_groups[:2]:
-                    for param in group["params"]:
-                        if param.ndim == 2:
-                            param.mul_(1.0 - group["lr"] * args.weight_decay)
+        decay_tables(opt.param_groups[:2], args.weight_decay)  # the ID tables only, never LoRA weights
         losses.append(loss.item())
 
     if args.eval_init:

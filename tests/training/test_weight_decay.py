@@ -23,7 +23,7 @@ def _adam_step(weight_decay: float) -> list[torch.Tensor]:
     opt = torch.optim.Adam([{"params": [users], "lr": 1e-2}, {"params": [items, bias], "lr": 1e-3}])
     (users.sum() + (items**2).sum() + bias.sum()).backward()
     opt.step()
-    decay_tables(opt, weight_decay)
+    decay_tables(opt.param_groups, weight_decay)
     return [users.detach(), items.detach(), bias.detach()]
 
 

@@ -236,13 +236,17 @@ class Evaluator:
         s = _as_numpy_scores(scores)
         if s.shape != (len(users), self.n_items):
             raise CLLM4RecError(f"scores have shape {s.shape}, expected ({len(users)}, {self.n_items})")
-        if len(users) and (users.min() < 0 or users.max() >= self.heldout.shape[0]):
-            raise CLLM4RecError("user index out of range")
-        keep = self.n_heldout[users] > 0
+        keep = self._with_heldout(users)
         users, s = users[keep], s[keep]
         if not len(users):
             return
         self.add_ranked(users, topk_items(s, self.max_k, exclude=self.known[users]))
+
+    def _with_heldout(self, users: np.ndarray) -> np.ndarray:
+        """(B,) bool: which of ``users`` have held-out items (the only ones evaluated); checks the range."""
+        if len(users) and (users.min() < 0 or users.max() >= self.heldout.shape[0]):
+            raise CLLM4RecError("user index out of range")
+        return self.n_heldout[users] > 0
 
     @property
     def max_k(self) -> int:
@@ -256,9 +260,7 @@ class Evaluator:
         ranked = np.asarray(ranked, dtype=np.int64)
         if ranked.ndim != 2 or ranked.shape[0] != len(users):
             raise CLLM4RecError(f"ranked has shape {ranked.shape}, expected ({len(users)}, k)")
-        if len(users) and (users.min() < 0 or users.max() >= self.heldout.shape[0]):
-            raise CLLM4RecError("user index out of range")
-        keep = self.n_heldout[users] > 0
+        keep = self._with_heldout(users)
         users, ranked = users[keep], ranked[keep]
         if not len(users):
             return

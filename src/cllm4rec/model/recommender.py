@@ -9,6 +9,7 @@ compute goes to padding.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +21,7 @@ from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data.dataset import evaluation_split
 from cllm4rec.data.matrix import row_items
 from cllm4rec.model.cllm4rec import CLLM4Rec
-from cllm4rec.tokenization import IDTokenizer, collate
+from cllm4rec.tokenization import Batch, IDTokenizer, collate
 from cllm4rec.tokenization.prompts import PROMPT_STYLES, scoring_prompt
 
 if TYPE_CHECKING:
@@ -88,26 +89,11 @@ class CLLM4RecRecommender:
 
         ``users[b]`` outside ``0..n_users-1`` means someone without a user token (served from the history).
         """
-        users = np.asarray(users, dtype=np.int64).reshape(-1)
-        history = sp.csr_matrix(history)
-        if history.shape != (len(users), self.n_items):
-            raise CLLM4RecError(f"history has shape {history.shape}, expected ({len(users)}, {self.n_items})")
-        prompts = [
-            scoring_prompt(
-                self.tok,
-                int(u) if 0 <= u < self.n_users else None,
-                row_items(history, b),
-                self.max_length,
-                self.style,
-            )
-            for b, u in enumerate(users)
-        ]
+        prompts, _ = self._prompts(users, history)
         return self.score_prompts(prompts).numpy()
 
-    def topk(self, users: np.ndarray, history: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The top ``k`` items of each row, best first, ``history`` items excluded, and their scores:
-        ((B, k) int64, (B, k) float32). Equal to ranking :meth:`score` (ties to the lower index), but the
-        catalogue is scored in item chunks (``CLLM4Rec.item_topk``), so no (B, J) matrix is built."""
+    def _prompts(self, users: np.ndarray, history: sp.csr_matrix) -> tuple[list[list[int]], list[np.ndarray]]:
+        """The scoring prompt of each row (``history`` row b as its items) and those items."""
         users = np.asarray(users, dtype=np.int64).reshape(-1)
         history = sp.csr_matrix(history)
         if history.shape != (len(users), self.n_items):
@@ -117,6 +103,13 @@ class CLLM4RecRecommender:
             scoring_prompt(self.tok, int(u) if 0 <= u < self.n_users else None, known[b], self.max_length, self.style)
             for b, u in enumerate(users)
         ]
+        return prompts, known
+
+    def topk(self, users: np.ndarray, history: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` items of each row, best first, ``history`` items excluded, and their scores:
+        ((B, k) int64, (B, k) float32). Equal to ranking :meth:`score` (ties to the lower index), but the
+        catalogue is scored in item chunks (``CLLM4Rec.item_topk``), so no (B, J) matrix is built."""
+        prompts, known = self._prompts(users, history)
         items, scores = self.topk_prompts(prompts, known, k)
         return items.numpy(), scores.numpy()
 
@@ -127,34 +120,34 @@ class CLLM4RecRecommender:
         """Top-``k`` items and scores per prompt, ``exclude[i]`` left out, in the order of ``prompts``."""
         model = self.model
         k = min(k, model.n_items)
-        order = np.argsort([len(p) for p in prompts], kind="stable")
         items = torch.empty(len(prompts), k, dtype=torch.long)
         scores = torch.empty(len(prompts), k, dtype=torch.float32)
-        was_training = model.training
-        model.eval()
-        chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        for idx in tqdm(chunks, desc="ranking", disable=not self.progress, leave=False, dynamic_ncols=True):
-            batch = collate([(prompts[i], []) for i in idx], self.tok.pad_id, pad_multiple=self.pad_multiple)
-            batch = batch.to(model.device)
+        for idx, batch in self._batches(prompts, "ranking"):
             seen = [torch.as_tensor(exclude[i], dtype=torch.long, device=model.device) for i in idx]
             top, val = model.item_topk(model.readout_states(batch, side="collab"), k, seen, side="collab")
             rows = torch.as_tensor(idx)
             items[rows], scores[rows] = top.cpu(), val.cpu()
-        model.train(was_training)
         return items, scores
+
+    def _batches(self, prompts: list[list[int]], desc: str) -> Iterator[tuple[np.ndarray, Batch]]:
+        """(prompt indices, collated batch on the model's device), shortest prompts first, with the model in
+        eval mode for the duration (its previous mode restored afterwards)."""
+        model = self.model
+        order = np.argsort([len(p) for p in prompts], kind="stable")
+        chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        was_training = model.training
+        model.eval()
+        try:
+            for idx in tqdm(chunks, desc=desc, disable=not self.progress, leave=False, dynamic_ncols=True):
+                batch = collate([(prompts[i], []) for i in idx], self.tok.pad_id, pad_multiple=self.pad_multiple)
+                yield idx, batch.to(model.device)
+        finally:
+            model.train(was_training)
 
     @torch.inference_mode()
     def score_prompts(self, prompts: list[list[int]]) -> torch.Tensor:
         """Scores for all items, (len(prompts), J) float32 on the CPU, in the order of ``prompts``."""
-        model = self.model
-        order = np.argsort([len(p) for p in prompts], kind="stable")
-        out = torch.empty(len(prompts), model.n_items, dtype=torch.float32)
-        was_training = model.training
-        model.eval()
-        chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        for idx in tqdm(chunks, desc="scoring", disable=not self.progress, leave=False, dynamic_ncols=True):
-            batch = collate([(prompts[i], []) for i in idx], self.tok.pad_id, pad_multiple=self.pad_multiple)
-            batch = batch.to(model.device)
-            out[torch.as_tensor(idx)] = model.rec_scores(batch, side="collab").float().cpu()
-        model.train(was_training)
+        out = torch.empty(len(prompts), self.model.n_items, dtype=torch.float32)
+        for idx, batch in self._batches(prompts, "scoring"):
+            out[torch.as_tensor(idx)] = self.model.rec_scores(batch, side="collab").float().cpu()
         return out

@@ -180,7 +180,7 @@ def run_pass(
         optimizer.zero_grad(set_to_none=True)
         ctx.accelerator.backward(total)
         optimizer.step()
-        decay_tables(optimizer, weight_decay)
+        decay_tables(optimizer.param_groups, weight_decay)
         losses.append(loss.item() * weights[0])
         regs.append(reg.item() * weights[1])
         running += loss.item()
@@ -194,13 +194,14 @@ def run_pass(
 
 
 @torch.no_grad()
-def decay_tables(optimizer: torch.optim.Optimizer, weight_decay: float) -> None:
-    """Decoupled weight decay (as AdamW applies it) of the embedding tables ``optimizer`` trains: each row
+def decay_tables(param_groups: list[dict[str, Any]], weight_decay: float) -> None:
+    """Decoupled weight decay (as AdamW applies it) of the embedding tables in an optimizer's ``param_groups``
+    (each at its group's lr): each row
     shrinks by ``lr * weight_decay`` of itself per step, so rows the loss seldom reaches (rare items) drift
     toward zero, where the item head falls back on the bias. The item bias (1-D) is never decayed."""
     if not weight_decay:
         return
-    for group in optimizer.param_groups:
+    for group in param_groups:
         for param in group["params"]:
             if param.ndim == 2:
                 param.mul_(1.0 - group["lr"] * weight_decay)

@@ -127,6 +127,9 @@ class FinetuneConfig:
     """Share of each user's train items held out as the target every epoch (at least one)."""
     target: str = "heldout"
     """``heldout``: predict the masked items (the paper); ``all``: predict all train items."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the ID tables, updated after every recommendation step;
+    validation, the ``best/`` checkpoint and so serving use the average (docs/DESIGN.md §4). 0 = off."""
     lambda_c: float = 1.0
     """Mutual-regularization strength toward the content embeddings."""
     content_fraction: float = 1.0
@@ -179,6 +182,7 @@ class RunConfig:
             ),
             (0 < f.mask_fraction < 1, "finetune.mask_fraction must be in (0, 1)"),
             (f.target in ("heldout", "all"), "finetune.target must be 'heldout' or 'all'"),
+            (0 <= f.ema < 1, "finetune.ema must be in [0, 1) (0 turns the average off)"),
             (f.epochs >= 0, "finetune.epochs must be >= 0"),
             (f.refit_epochs >= 0, "finetune.refit_epochs must be >= 0"),
             (f.patience >= 1, "finetune.patience must be >= 1"),

@@ -18,6 +18,7 @@ from cllm4rec.model.recommender import CLLM4RecRecommender
 from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
 from cllm4rec.runs.config import FinetuneConfig, PretrainConfig
 from cllm4rec.runs.folder import STAGES, RunFolder
+from cllm4rec.training.averaging import TableAverage
 from cllm4rec.training.corpora import Doc
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, run_pass, sample_docs
 from cllm4rec.training.log_keys import (
@@ -109,8 +110,12 @@ def close_epoch(
     *,
     started: float,
     improved: bool,
+    average: TableAverage | None = None,
 ) -> None:
     """Record the epoch: history, ``last/`` checkpoint (and ``best/`` when improved), log and plot.
+
+    With an ``average`` (``finetune.ema``), ``last/`` keeps the raw tables (the average is in its optimizer
+    state, for resuming) and ``best/`` the averaged ones, which are what was validated.
 
     ``state.complete`` must already say whether this was the stage's final epoch. Every process keeps the
     state; the main process writes, and the others wait until it has.
@@ -120,7 +125,10 @@ def close_epoch(
     state.history.append(row)
     if ctx.is_main:
         save_checkpoint(run.last(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
-        if improved:
+        if improved and average is not None and average.ready:  # best/ holds the averaged tables
+            with average.applied():
+                save_checkpoint(run.best(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
+        elif improved:
             copy_checkpoint(run.last(state.stage), run.best(state.stage))
         log_epoch(run, state.stage, state.history, row)
     ctx.accelerator.wait_for_everyone()

@@ -3,19 +3,22 @@
 Each epoch masks a random share of every user's train items, predicts them from the remaining history with
 the multinomial item head (one forward pass scores all items), regularises the collaborative embeddings
 toward the content ones, then runs a content-LM pass regularised toward the recommendation embeddings.
-Validation after every epoch; the best checkpoint by the selection score is kept; early stopping.
+Validation after every epoch (of the tables' moving average with ``finetune.ema``); the best checkpoint by
+the selection score is kept; early stopping.
 Epoch 0 is the pretrained model itself, so finetuning can only keep or improve the validation score.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.runs.checkpoint import load_tables, read_state
 from cllm4rec.runs.config import FinetuneConfig
 from cllm4rec.runs.folder import RunFolder
+from cllm4rec.training.averaging import TableAverage
 from cllm4rec.training.corpora import content_docs, rec_docs
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
@@ -88,6 +91,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if use_content else []
     lambda_c = cfg.lambda_c if content else 0.0
     announce(ctx, STAGE, cfg.batch_size)
+    average = TableAverage(optimizers[REC.side], cfg.ema) if cfg.ema else None
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch, "phase": "finetune", **batch_sizes(ctx, cfg.batch_size)}
@@ -100,7 +104,8 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             res = content_pass(ctx, state, epoch, content, cfg, lambda_c=lambda_c, optimizer=optimizer, desc=desc)
             record_pass(row, state, CONTENT, res)
 
-        metrics, score = validation_row(ctx, cfg.selection, style="rec")
+        with average.applied() if average is not None else nullcontext():
+            metrics, score = validation_row(ctx, cfg.selection, style="rec")
         row.update(metrics)
         improved = score > state.best_metric
         if improved:
@@ -109,12 +114,14 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             state.bad_epochs += 1
         state.stopped_early = state.bad_epochs >= cfg.patience and epoch < cfg.epochs
         state.complete = epoch == cfg.epochs or state.stopped_early
-        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved)
+        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved, average=average)
         if state.stopped_early:
             ctx.accelerator.print(
                 f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)"
             )
             break
+    if average is not None:
+        average.remove()
     return state
 
 

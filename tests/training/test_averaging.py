@@ -1,0 +1,127 @@
+"""finetune.ema: the moving average of the ID tables, its checkpoints, and resuming it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data import Dataset
+from cllm4rec.runs.checkpoint import RunRecord, load_optimizers, save_checkpoint
+from cllm4rec.runs.config import load_config
+from cllm4rec.training.averaging import EMA_KEY, TableAverage
+from cllm4rec.training.runner import RunOptions, run_train
+
+TINY = [
+    "model.backbone=tiny-llama",
+    "model.bf16=false",
+    "model.max_length=64",
+    "model.init_scale=1.0",
+    "pretrain.batch_size=8",
+    "finetune.batch_size=8",
+    "pretrain.warmup_epochs=0",
+    "pretrain.epochs=1",
+]
+
+
+def _sgd(decay: float) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer, TableAverage]:
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(4))]
+    opt = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.1)
+    return params, opt, TableAverage(opt, decay)
+
+
+def _step(params: list[torch.nn.Parameter], opt: torch.optim.Optimizer) -> None:
+    opt.zero_grad()
+    sum((p**2).sum() for p in params).backward()
+    opt.step()
+
+
+def test_average_follows_the_formula_from_the_first_step() -> None:
+    params, opt, average = _sgd(0.75)
+    assert not average.ready
+    _step(params, opt)
+    expected = [p.detach().clone() for p in params]  # starts at the tables after the first step
+    for _ in range(3):
+        _step(params, opt)
+        expected = [0.75 * e + 0.25 * p.detach() for e, p in zip(expected, params, strict=True)]
+    assert average.ready
+    for p, e in zip(params, expected, strict=True):
+        assert torch.allclose(opt.state[p][EMA_KEY], e, atol=1e-6)
+        assert not torch.allclose(p, e)  # the raw tables moved on; the average lags behind
+
+
+def test_applied_swaps_the_average_in_and_restores_the_raw_tables_even_on_error() -> None:
+    params, opt, average = _sgd(0.5)
+    start = [p.detach().clone() for p in params]
+    with average.applied():  # no step yet: there is no average, the tables stay as they are
+        assert all(torch.equal(p.detach(), s) for p, s in zip(params, start, strict=True))
+    for _ in range(3):
+        _step(params, opt)
+    raw = [p.detach().clone() for p in params]
+    with pytest.raises(RuntimeError, match="boom"), average.applied():
+        for p in params:
+            assert torch.equal(p.detach(), opt.state[p][EMA_KEY])
+            assert not torch.equal(p.detach(), raw[0] if p.shape == raw[0].shape else raw[1])
+        raise RuntimeError("boom")
+    assert all(torch.equal(p.detach(), r) for p, r in zip(params, raw, strict=True))
+
+
+def test_removed_hook_leaves_the_average_unchanged() -> None:
+    params, opt, average = _sgd(0.5)
+    _step(params, opt)
+    _step(params, opt)
+    average.remove()
+    kept = opt.state[params[0]][EMA_KEY].clone()
+    _step(params, opt)
+    assert torch.equal(opt.state[params[0]][EMA_KEY], kept)
+
+
+def test_bad_decay_is_an_error() -> None:
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(ValueError, match="decay"):
+        TableAverage(torch.optim.SGD(params, lr=0.1), 1.0)
+    with pytest.raises(CLLM4RecError, match="finetune.ema"):
+        load_config(overrides=["finetune.ema=1.5"])
+
+
+def test_average_survives_a_checkpoint_round_trip(tmp_path: Path, tiny_data_dir: Path) -> None:
+    """The average is saved with the optimizer state and a fresh TableAverage continues it exactly."""
+    params, opt, average = _sgd(0.5)
+    for _ in range(2):
+        _step(params, opt)
+    model = torch.nn.Module()
+    model.save = lambda path: path.mkdir(parents=True)  # the tables are not what this test checks
+    record = RunRecord.from_dataset(load_config(overrides=TINY), Dataset.load(tiny_data_dir))
+    save_checkpoint(tmp_path / "ck", model, {"rec": opt}, {"epoch": 1}, record)
+
+    params2 = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt2 = torch.optim.SGD([{"params": params2[:1]}, {"params": params2[1:]}], lr=0.1)
+    load_optimizers({"rec": opt2}, tmp_path / "ck")
+    average2 = TableAverage(opt2, 0.5)
+    assert average2.ready
+    _step(params, opt)
+    _step(params2, opt2)
+    for a, b in zip(params, params2, strict=True):
+        assert torch.equal(opt.state[a][EMA_KEY], opt2.state[b][EMA_KEY])
+
+
+def test_finetuning_with_ema_validates_and_keeps_the_average(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """best/ holds the averaged tables (what was validated), last/ the raw ones plus the average to resume."""
+    config = load_config(overrides=[*TINY, "finetune.epochs=2", "finetune.lr=1e-2", "finetune.ema=0.5"])
+    result = run_train(tmp_path / "run", tiny_data_dir, config, RunOptions(seed=7, device="cpu", progress=False))
+    folder = tmp_path / "run" / "finetune"
+    assert json.loads((folder / "best" / "state.json").read_text())["epoch"] == 2  # the last epoch won here
+    raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
+    best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
+    averages = {k: v for k, v in load_file(str(folder / "last" / "optimizer.safetensors")).items() if k.endswith(EMA_KEY)}
+    assert len(averages) == 2  # the user and the item table of the recommendation side
+    changed = [k for k in raw if not torch.equal(raw[k], best[k])]
+    assert len(changed) == 2  # only the two averaged tables differ; the content side is the same
+    for key in changed:
+        assert any(torch.equal(best[key], v) for v in averages.values()), key
+    assert all(v == v for v in result["metrics"].values())

@@ -14,7 +14,7 @@ from cllm4rec.data import Dataset
 from cllm4rec.runs.checkpoint import RunRecord, load_optimizers, save_checkpoint
 from cllm4rec.runs.config import load_config
 from cllm4rec.training.averaging import EMA_KEY, TableAverage
-from cllm4rec.training.runner import RunOptions, run_train
+from cllm4rec.training.runner import RunOptions, run_pretrain_stage, run_train
 
 TINY = [
     "model.backbone=tiny-llama",
@@ -118,10 +118,28 @@ def test_finetuning_with_ema_validates_and_keeps_the_average(tiny_data_dir: Path
     assert json.loads((folder / "best" / "state.json").read_text())["epoch"] == 2  # the last epoch won here
     raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
     best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
-    averages = {k: v for k, v in load_file(str(folder / "last" / "optimizer.safetensors")).items() if k.endswith(EMA_KEY)}
+    saved = load_file(str(folder / "last" / "optimizer.safetensors"))
+    averages = {k: v for k, v in saved.items() if k.endswith(EMA_KEY)}
     assert len(averages) == 2  # the user and the item table of the recommendation side
     changed = [k for k in raw if not torch.equal(raw[k], best[k])]
     assert len(changed) == 2  # only the two averaged tables differ; the content side is the same
     for key in changed:
         assert any(torch.equal(best[key], v) for v in averages.values()), key
     assert all(v == v for v in result["metrics"].values())
+
+
+def test_pretraining_without_validation_keeps_the_final_average_as_best(tiny_data_dir: Path, tmp_path: Path) -> None:
+    config = load_config(overrides=[*TINY, "pretrain.epochs=2", "pretrain.lr=1e-2", "pretrain.ema=0.5"])
+    run_pretrain_stage(tmp_path / "run", tiny_data_dir, config, RunOptions(seed=7, device="cpu", progress=False))
+    folder = tmp_path / "run" / "pretrain"
+    raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
+    best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
+    saved = load_file(str(folder / "last" / "optimizer.safetensors"))
+    averages = [v for k, v in saved.items() if k.endswith(EMA_KEY)]
+    assert len(averages) == 2  # the collaborative user and item tables; the content side is not averaged
+    changed = [k for k in raw if not torch.equal(raw[k], best[k])]
+    assert len(changed) == 2
+    for key in changed:
+        assert any(torch.equal(best[key], v) for v in averages), key
+    with pytest.raises(CLLM4RecError, match="pretrain.ema"):
+        load_config(overrides=["pretrain.ema=-0.1"])

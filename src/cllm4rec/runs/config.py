@@ -105,6 +105,9 @@ class PretrainConfig:
     trains the read-out that ``model.readout=mean`` scores with; §2)."""
     validate: bool = False
     """Evaluate next-item recommendation on validation after each alternating epoch."""
+    ema: float = 0.0
+    """Decay of a moving average of the collaborative tables, updated after every L-step; validation and
+    ``best/`` use the average, as ``finetune.ema`` (docs/DESIGN.md §4). 0 = off."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class RunConfig:
             (0 < f.mask_fraction < 1, "finetune.mask_fraction must be in (0, 1)"),
             (f.target in ("heldout", "all"), "finetune.target must be 'heldout' or 'all'"),
             (0 <= f.ema < 1, "finetune.ema must be in [0, 1) (0 turns the average off)"),
+            (0 <= p.ema < 1, "pretrain.ema must be in [0, 1) (0 turns the average off)"),
             (f.epochs >= 0, "finetune.epochs must be >= 0"),
             (f.refit_epochs >= 0, "finetune.refit_epochs must be >= 0"),
             (f.patience >= 1, "finetune.patience must be >= 1"),

@@ -10,13 +10,13 @@ step-to-step noise of small batches. The average lives in the optimizer's per-pa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-__all__ = ["EMA_KEY", "TableAverage"]
+__all__ = ["EMA_KEY", "TableAverage", "averaged"]
 
 EMA_KEY = "ema"
 """Key of the average in each parameter's optimizer state."""
@@ -74,3 +74,8 @@ class TableAverage:
     def remove(self) -> None:
         """Stop updating the average (the hook is removed; the state stays in the optimizer)."""
         self._handle.remove()
+
+
+def averaged(average: TableAverage | None) -> AbstractContextManager[None]:
+    """``average.applied()``, or a block that changes nothing when there is no average."""
+    return average.applied() if average is not None else nullcontext()

@@ -11,14 +11,13 @@ Epoch 0 is the pretrained model itself, so finetuning can only keep or improve t
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from typing import Any
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.runs.checkpoint import load_tables, read_state
 from cllm4rec.runs.config import FinetuneConfig
 from cllm4rec.runs.folder import RunFolder
-from cllm4rec.training.averaging import TableAverage
+from cllm4rec.training.averaging import TableAverage, averaged
 from cllm4rec.training.corpora import content_docs, rec_docs
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
@@ -104,7 +103,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             res = content_pass(ctx, state, epoch, content, cfg, lambda_c=lambda_c, optimizer=optimizer, desc=desc)
             record_pass(row, state, CONTENT, res)
 
-        with average.applied() if average is not None else nullcontext():
+        with averaged(average):
             metrics, score = validation_row(ctx, cfg.selection, style="rec")
         row.update(metrics)
         improved = score > state.best_metric

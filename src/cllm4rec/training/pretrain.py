@@ -15,6 +15,7 @@ from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS
 from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
 from cllm4rec.runs.config import PretrainConfig
 from cllm4rec.runs.folder import RunFolder
+from cllm4rec.training.averaging import TableAverage, averaged
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
@@ -43,6 +44,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
     total = warmup + cfg.epochs
     collab = collab_objective(cfg.collab_target, cfg.collab_readout)
     announce(ctx, STAGE, cfg.batch_size)
+    average = TableAverage(optimizers[collab.side], cfg.ema) if cfg.ema else None
 
     for epoch in range(state.epoch + 1, total + 1):
         started = time.perf_counter()
@@ -68,19 +70,25 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
             record_pass(row, state, CONTENT, res)
         improved = False
         if cfg.validate and epoch > warmup:
-            metrics, score = validation_row(ctx, DEFAULT_SELECTION_KEYS, style="lm")
+            with averaged(average):
+                metrics, score = validation_row(ctx, DEFAULT_SELECTION_KEYS, style="lm")
             row.update(metrics)
             if state.best_metric is None or score > state.best_metric:
                 state.best_metric, state.best_epoch, improved = score, epoch, True
         state.complete = epoch == total
-        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved)
+        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved, average=average)
 
     if total == 0:
         state.complete = True
     if ctx.is_main:
         if total == 0:
             save_checkpoint(run.last(STAGE), model, optimizers, state.to_dict(), ctx.record)
-        if state.best_epoch is None:  # no validation in this stage: the best model is the last one
+        if state.best_epoch is None and average is not None and average.ready:
+            with average.applied():  # no validation in this stage: the best model is the final average
+                save_checkpoint(run.best(STAGE), model, optimizers, state.to_dict(), ctx.record)
+        elif state.best_epoch is None:  # no validation in this stage: the best model is the last one
             copy_checkpoint(run.last(STAGE), run.best(STAGE))
     ctx.accelerator.wait_for_everyone()
+    if average is not None:
+        average.remove()
     return state

@@ -1,31 +1,19 @@
-"""finetune.ema: the moving average of the ID tables, its checkpoints, and resuming it."""
+"""TableAverage (finetune.ema, pretrain.ema): the update, swapping it in, and its checkpoint round trip.
+
+The training loops with an average are tested in test_loops.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 from cllm4rec.runs.checkpoint import RunRecord, load_optimizers, save_checkpoint
 from cllm4rec.runs.config import load_config
 from cllm4rec.training.averaging import EMA_KEY, TableAverage
-from cllm4rec.training.runner import RunOptions, run_pretrain_stage, run_train
-
-TINY = [
-    "model.backbone=tiny-llama",
-    "model.bf16=false",
-    "model.max_length=64",
-    "model.init_scale=1.0",
-    "pretrain.batch_size=8",
-    "finetune.batch_size=8",
-    "pretrain.warmup_epochs=0",
-    "pretrain.epochs=1",
-]
 
 
 def _sgd(decay: float) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer, TableAverage]:
@@ -96,7 +84,7 @@ def test_average_survives_a_checkpoint_round_trip(tmp_path: Path, tiny_data_dir:
         _step(params, opt)
     model = torch.nn.Module()
     model.save = lambda path: path.mkdir(parents=True)  # the tables are not what this test checks
-    record = RunRecord.from_dataset(load_config(overrides=TINY), Dataset.load(tiny_data_dir))
+    record = RunRecord.from_dataset(load_config(), Dataset.load(tiny_data_dir))
     save_checkpoint(tmp_path / "ck", model, {"rec": opt}, {"epoch": 1}, record)
 
     params2 = [torch.nn.Parameter(p.detach().clone()) for p in params]
@@ -108,38 +96,3 @@ def test_average_survives_a_checkpoint_round_trip(tmp_path: Path, tiny_data_dir:
     _step(params2, opt2)
     for a, b in zip(params, params2, strict=True):
         assert torch.equal(opt.state[a][EMA_KEY], opt2.state[b][EMA_KEY])
-
-
-def test_finetuning_with_ema_validates_and_keeps_the_average(tiny_data_dir: Path, tmp_path: Path) -> None:
-    """best/ holds the averaged tables (what was validated), last/ the raw ones plus the average to resume."""
-    config = load_config(overrides=[*TINY, "finetune.epochs=2", "finetune.lr=1e-2", "finetune.ema=0.5"])
-    result = run_train(tmp_path / "run", tiny_data_dir, config, RunOptions(seed=7, device="cpu", progress=False))
-    folder = tmp_path / "run" / "finetune"
-    assert json.loads((folder / "best" / "state.json").read_text())["epoch"] == 2  # the last epoch won here
-    raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
-    best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
-    saved = load_file(str(folder / "last" / "optimizer.safetensors"))
-    averages = {k: v for k, v in saved.items() if k.endswith(EMA_KEY)}
-    assert len(averages) == 2  # the user and the item table of the recommendation side
-    changed = [k for k in raw if not torch.equal(raw[k], best[k])]
-    assert len(changed) == 2  # only the two averaged tables differ; the content side is the same
-    for key in changed:
-        assert any(torch.equal(best[key], v) for v in averages.values()), key
-    assert all(v == v for v in result["metrics"].values())
-
-
-def test_pretraining_without_validation_keeps_the_final_average_as_best(tiny_data_dir: Path, tmp_path: Path) -> None:
-    config = load_config(overrides=[*TINY, "pretrain.epochs=2", "pretrain.lr=1e-2", "pretrain.ema=0.5"])
-    run_pretrain_stage(tmp_path / "run", tiny_data_dir, config, RunOptions(seed=7, device="cpu", progress=False))
-    folder = tmp_path / "run" / "pretrain"
-    raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
-    best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
-    saved = load_file(str(folder / "last" / "optimizer.safetensors"))
-    averages = [v for k, v in saved.items() if k.endswith(EMA_KEY)]
-    assert len(averages) == 2  # the collaborative user and item tables; the content side is not averaged
-    changed = [k for k in raw if not torch.equal(raw[k], best[k])]
-    assert len(changed) == 2
-    for key in changed:
-        assert any(torch.equal(best[key], v) for v in averages), key
-    with pytest.raises(CLLM4RecError, match="pretrain.ema"):
-        load_config(overrides=["pretrain.ema=-0.1"])

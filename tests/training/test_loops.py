@@ -19,6 +19,7 @@ from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 from cllm4rec.model import cllm4rec as model_module
 from cllm4rec.runs.config import load_config
+from cllm4rec.training.averaging import EMA_KEY
 from cllm4rec.training.runner import RunOptions, run_finetune_stage, run_pretrain_stage, run_train
 from cllm4rec.training.state import StageState
 
@@ -333,3 +334,40 @@ def test_checkpoint_tokens_reaches_the_model(tiny_data_dir: Path, tokens: int, e
     config = _config(f"model.checkpoint_tokens={tokens}")
     ctx = build_context(Dataset.load(tiny_data_dir), config, seed=7, device="cpu", progress=False)
     assert ctx.model.checkpoint_tokens == expected
+
+
+def test_finetuning_with_ema_validates_and_keeps_the_average(tiny_data_dir: Path, tmp_path: Path) -> None:
+    """best/ holds the averaged tables (what was validated), last/ the raw ones plus the average to resume."""
+    config = _config(
+        "pretrain.warmup_epochs=0", "pretrain.epochs=1", "finetune.epochs=2", "finetune.lr=1e-2", "finetune.ema=0.5"
+    )
+    result = run_train(tmp_path / "run", tiny_data_dir, config, _opts())
+    folder = tmp_path / "run" / "finetune"
+    assert json.loads((folder / "best" / "state.json").read_text())["epoch"] == 2  # the last epoch won here
+    raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
+    best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
+    saved = load_file(str(folder / "last" / "optimizer.safetensors"))
+    averages = {k: v for k, v in saved.items() if k.endswith(EMA_KEY)}
+    assert len(averages) == 2  # the user and the item table of the recommendation side
+    changed = [k for k in raw if not torch.equal(raw[k], best[k])]
+    assert len(changed) == 2  # only the two averaged tables differ; the content side is the same
+    for key in changed:
+        assert any(torch.equal(best[key], v) for v in averages.values()), key
+    assert all(v == v for v in result["metrics"].values())
+
+
+def test_pretraining_without_validation_keeps_the_final_average_as_best(tiny_data_dir: Path, tmp_path: Path) -> None:
+    config = _config("pretrain.warmup_epochs=0", "pretrain.epochs=2", "pretrain.lr=1e-2", "pretrain.ema=0.5")
+    run_pretrain_stage(tmp_path / "run", tiny_data_dir, config, _opts())
+    folder = tmp_path / "run" / "pretrain"
+    raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
+    best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
+    saved = load_file(str(folder / "last" / "optimizer.safetensors"))
+    averages = [v for k, v in saved.items() if k.endswith(EMA_KEY)]
+    assert len(averages) == 2  # the collaborative user and item tables; the content side is not averaged
+    changed = [k for k in raw if not torch.equal(raw[k], best[k])]
+    assert len(changed) == 2
+    for key in changed:
+        assert any(torch.equal(best[key], v) for v in averages), key
+    with pytest.raises(CLLM4RecError, match="pretrain.ema"):
+        _config("pretrain.ema=-0.1")

@@ -41,3 +41,29 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys) -> None:
         err = capsys.readouterr().err
         assert err.startswith("cllm4rec: error: ") and err.count("\n") == 1, (args, err)
         assert "Traceback" not in err
+
+
+def test_a_successful_command_destroys_the_process_group_it_leaves(tmp_path, capsys) -> None:
+    """A distributed launch must not leave its gloo group to interpreter teardown (it can abort the process)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        command = ["tokenize", "--backbone", "tiny-llama", "--users", "3", "--items", "3", "user_1 liked item_2"]
+        assert main(command) == 0
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def test_a_failed_command_leaves_the_process_group_alone(tmp_path) -> None:
+    """After an error another process may still be in a collective: destroying the group then can hang."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        assert main(["evaluate", "--run", str(tmp_path / "missing")]) == 2
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()

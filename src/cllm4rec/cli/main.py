@@ -43,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def close_process_group() -> None:
+    """Destroy the process group a distributed command initialised, while the interpreter is still whole.
+
+    Left to interpreter teardown, gloo's worker threads can abort a process that has finished its work
+    (``terminate called without an active exception``, SIGABRT), which fails the launch. Called only after a
+    command succeeded: destroying a group while another process is still in a collective can hang.
+    """
+    dist = sys.modules.get("torch.distributed")  # never imports torch for a command that did not
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
     parser = build_parser()
@@ -51,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        close_process_group()
+        return status
     except CLLM4RecError as exc:
         print(f"cllm4rec: error: {exc}", file=sys.stderr)
         return 2

@@ -46,3 +46,30 @@ def test_config_takes_and_checks_weight_decay() -> None:
     assert (cfg.pretrain.weight_decay, cfg.finetune.weight_decay) == (0.5, 1.0)
     with pytest.raises(CLLM4RecError, match="weight_decay must be >= 0"):
         load_config(overrides=["finetune.weight_decay=-1"])
+
+
+def test_optimizers_decay_every_step_before_a_moving_average_reads_the_tables() -> None:
+    """make_optimizers owns the decay (a step hook), so an average registered later follows decayed tables."""
+    from cllm4rec.training.averaging import EMA_KEY, TableAverage
+    from cllm4rec.training.engine import make_optimizers
+
+    class Tables:  # what make_optimizers reads of a model
+        def __init__(self) -> None:
+            self.params = {side: _params() for side in ("collab", "content")}
+
+        def trainable_parameters(self, side: str) -> list[torch.nn.Parameter]:
+            return list(self.params[side])
+
+    tables = Tables()
+    optimizers = make_optimizers(tables, 1e-3, 10.0, weight_decay=2.0)  # type: ignore[arg-type]
+    average = TableAverage(optimizers["collab"], 0.5)
+    users, items, bias = tables.params["collab"]
+    (users.sum() + (items**2).sum() + bias.sum()).backward()
+    optimizers["collab"].step()
+    plain = _adam_step(0.0)  # the same Adam step (user lr 1e-2, item lr 1e-3), without decay
+    assert torch.allclose(users.detach(), plain[0] * (1 - 1e-2 * 2.0))
+    assert torch.allclose(items.detach(), plain[1] * (1 - 1e-3 * 2.0))
+    assert torch.equal(bias.detach(), plain[2])
+    for p in (users, items, bias):  # the average starts at the tables as decayed, not before the decay
+        assert torch.equal(optimizers["collab"].state[p][EMA_KEY], p.detach())
+    assert average.ready

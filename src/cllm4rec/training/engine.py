@@ -132,8 +132,14 @@ def _center_batches(model: CLLM4Rec, tok: IDTokenizer, dataset: Dataset, max_len
     return (collate(docs[i : i + 20], tok.pad_id, max_length).to(model.device) for i in range(0, len(docs), 20))
 
 
-def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[str, torch.optim.Optimizer]:
-    """One Adam per embedding side, so an L-step never moves content tables and vice versa."""
+def make_optimizers(
+    model: CLLM4Rec, lr: float, user_lr_scale: float, weight_decay: float = 0.0
+) -> dict[str, torch.optim.Optimizer]:
+    """One Adam per embedding side, so an L-step never moves content tables and vice versa.
+
+    With ``weight_decay``, every step ends with :func:`decay_tables` (a step hook registered first, so a
+    moving average registered later, ``training/averaging.py``, follows the decayed tables).
+    """
     optimizers = {}
     for side in SIDES:
         users, *items = model.trainable_parameters(side)  # user table, item table (+ the item bias)
@@ -141,7 +147,10 @@ def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[st
             {"params": [users], "lr": lr * user_lr_scale},
             {"params": items, "lr": lr},
         ]
-        optimizers[side] = torch.optim.Adam(groups, lr=lr)
+        optimizer = torch.optim.Adam(groups, lr=lr)
+        if weight_decay:
+            optimizer.register_step_post_hook(lambda opt, *_: decay_tables(opt.param_groups, weight_decay))
+        optimizers[side] = optimizer
     return optimizers
 
 
@@ -156,13 +165,11 @@ def run_pass(
     optimizer: torch.optim.Optimizer,
     targets: list[np.ndarray] | None = None,
     desc: str = "",
-    weight_decay: float = 0.0,
 ) -> PassResult:
     """One pass of ``objective`` over ``docs`` (bucketed by length, one optimizer step per global batch).
 
     ``batch_size`` is the global batch: every process draws the same batches and takes its share of each
-    (docs/DESIGN.md §10); the logged losses are those of the global batches. ``weight_decay`` shrinks the
-    ID tables the optimizer trains after each step (:func:`decay_tables`).
+    (docs/DESIGN.md §10); the logged losses are those of the global batches.
     """
     if not docs:
         return PassResult(math.nan, math.nan, 0, 0)
@@ -180,7 +187,6 @@ def run_pass(
         optimizer.zero_grad(set_to_none=True)
         ctx.accelerator.backward(total)
         optimizer.step()
-        decay_tables(optimizer.param_groups, weight_decay)
         losses.append(loss.item() * weights[0])
         regs.append(reg.item() * weights[1])
         running += loss.item()

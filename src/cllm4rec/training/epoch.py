@@ -97,7 +97,6 @@ def content_pass(
         lambda_c=state.reg_weight(CONTENT.side, lambda_c),
         optimizer=optimizer,
         desc=desc,
-        weight_decay=cfg.weight_decay,
     )
 
 

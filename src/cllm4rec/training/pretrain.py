@@ -28,7 +28,7 @@ STAGE = "pretrain"
 def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False) -> StageState:
     """Pretrain the ID embeddings; returns the final stage state."""
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
-    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
+    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale, cfg.weight_decay)
     state = (resume_stage(run, STAGE, ctx, optimizers) if resume else None) or StageState(STAGE, ctx.seed)
     if state.complete:
         return state
@@ -61,7 +61,6 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
                 lambda_c=state.reg_weight(collab.side, lambda_c),
                 optimizer=optimizers[collab.side],
                 desc=f"pretrain {epoch}/{total} L",
-                weight_decay=cfg.weight_decay,
             )
             record_pass(row, state, collab, res)
         if content:  # C-step: the content LM over reviews and item/user texts

@@ -239,16 +239,27 @@ class CLLM4Rec(nn.Module):
 
     # ----- forward pieces ----------------------------------------------------------------------------
     def embed(self, input_ids: torch.Tensor, side: str) -> torch.Tensor:
-        """Input embeddings: frozen word rows for word ids, ``side``'s tables for user/item ids. (B, T, d)"""
+        """Input embeddings: frozen word rows for word ids, ``side``'s tables for user/item ids. (B, T, d)
+
+        Each table is looked up only at the positions that hold its tokens, so a row-sparse gradient
+        (:meth:`set_sparse_grads`) names exactly the users and items of the batch."""
         self._check_ids(input_ids)
         users, items = self.tables(side)
         n_w, n_u = self.n_words, self.n_users
-        is_word = (input_ids < n_w).unsqueeze(-1)  # (B, T, 1)
-        is_user = (input_ids < n_w + n_u).unsqueeze(-1)  # (B, T, 1), only read where not a word
-        words = self.backbone.get_input_embeddings()(input_ids.clamp(max=n_w - 1))  # (B, T, d)
-        user_rows = users((input_ids - n_w).clamp(0, self.n_users - 1))  # (B, T, d)
-        item_rows = items((input_ids - n_w - n_u).clamp(0, self.n_items - 1))  # (B, T, d)
-        return torch.where(is_word, words, torch.where(is_user, user_rows, item_rows))
+        flat = input_ids.reshape(-1)  # (BT,)
+        out = self.backbone.get_input_embeddings()(flat.clamp(max=n_w - 1))  # (BT, d)
+        at_user = torch.nonzero((flat >= n_w) & (flat < n_w + n_u)).squeeze(1)  # (Nu,)
+        at_item = torch.nonzero(flat >= n_w + n_u).squeeze(1)  # (Ni,)
+        out = out.index_put((at_user,), users(flat[at_user] - n_w).to(out.dtype))
+        out = out.index_put((at_item,), items(flat[at_item] - n_w - n_u).to(out.dtype))
+        return out.reshape(*input_ids.shape, -1)
+
+    def set_sparse_grads(self, enabled: bool) -> None:
+        """Give the tables that are only ever looked up (both user tables, the content item table) row-sparse
+        gradients, for :class:`~cllm4rec.training.optim.RowAdam`; the collaborative item table feeds the item
+        head over every item, so its gradient stays dense (docs/DESIGN.md §2)."""
+        for name in ("user_collab", "user_content", "item_content"):
+            getattr(self, name).sparse = enabled
 
     def hidden_states(self, batch: Batch, side: str) -> torch.Tensor:
         """Final-layer hidden states (after the final norm) over prompt + main text in one pass. (B, T, d)"""

@@ -28,7 +28,10 @@ from cllm4rec.core.defaults import (
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
 
-RETIRED_KEYS: dict[str, tuple[str, ...]] = {"finetune": ("eval_batch_size",)}
+RETIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "pretrain": ("weight_decay",),
+    "finetune": ("eval_batch_size", "weight_decay"),
+}
 """Keys older versions wrote into ``config.yaml`` that no longer mean anything: ignored when read."""
 MOVED_CONTENT_KEYS = ("pretrain.content", "finetune.content")
 """Per-stage switches older versions had, replaced by ``model.content``: ``false`` in either still turns the
@@ -87,9 +90,6 @@ class PretrainConfig:
     """Multiplier on ``lr`` for user embeddings (each user token is seen once per pass)."""
     batch_size: int = 20
     """Documents per step."""
-    weight_decay: float = 0.0
-    """Decoupled weight decay of the ID tables each pass trains (not the item bias): every step shrinks them
-    by ``lr * weight_decay`` of themselves (docs/DESIGN.md §4); 0 turns it off."""
     lambda_c: float = 1.0
     """Mutual-regularization strength (0 turns the regularization off)."""
     content_fraction: float = 1.0
@@ -124,8 +124,6 @@ class FinetuneConfig:
     """Multiplier on ``lr`` for user embeddings."""
     batch_size: int = 20
     """Users (recommendation documents) per step."""
-    weight_decay: float = 0.0
-    """Decoupled weight decay of the ID tables each pass trains, as ``pretrain.weight_decay``."""
     mask_fraction: float = 0.2
     """Share of each user's train items held out as the target every epoch (at least one)."""
     target: str = "heldout"
@@ -178,7 +176,6 @@ class RunConfig:
             (p.user_lr_scale > 0 and f.user_lr_scale > 0, "user_lr_scale must be > 0"),
             (p.batch_size >= 1 and f.batch_size >= 1, "batch sizes must be >= 1"),
             (p.lambda_c >= 0 and f.lambda_c >= 0, "lambda_c must be >= 0"),
-            (p.weight_decay >= 0 and f.weight_decay >= 0, "weight_decay must be >= 0"),
             (
                 0 < p.content_fraction <= 1 and 0 < f.content_fraction <= 1,
                 "content_fraction must be in (0, 1]",

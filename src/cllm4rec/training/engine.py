@@ -26,6 +26,7 @@ from cllm4rec.tokenization import IDTokenizer, collate
 from cllm4rec.training.batching import bucket_batches
 from cllm4rec.training.corpora import Doc, interaction_docs
 from cllm4rec.training.objectives import Objective, ObjectiveModule
+from cllm4rec.training.optim import RowAdam
 from cllm4rec.training.sharding import loss_weights, make_accelerator, shard, sum_over_processes
 
 STAGE_CODES = {"pretrain": 1, "finetune": 2}
@@ -113,6 +114,7 @@ def build_context(
         collab_layers=model_config.collab_layers,
     )
     model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
+    model.set_sparse_grads(accelerator.num_processes == 1)  # DDP all-reduces dense gradients only
     model.autocast = model_config.bf16
     model.checkpoint_tokens = model_config.checkpoint_tokens or math.inf  # 0: never recompute (§2)
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
@@ -132,25 +134,18 @@ def _center_batches(model: CLLM4Rec, tok: IDTokenizer, dataset: Dataset, max_len
     return (collate(docs[i : i + 20], tok.pad_id, max_length).to(model.device) for i in range(0, len(docs), 20))
 
 
-def make_optimizers(
-    model: CLLM4Rec, lr: float, user_lr_scale: float, weight_decay: float = 0.0
-) -> dict[str, torch.optim.Optimizer]:
-    """One Adam per embedding side, so an L-step never moves content tables and vice versa.
-
-    With ``weight_decay``, every step ends with :func:`decay_tables` (a step hook registered first, so a
-    moving average registered later, ``training/averaging.py``, follows the decayed tables).
-    """
+def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[str, torch.optim.Optimizer]:
+    """One :class:`~cllm4rec.training.optim.RowAdam` per embedding side, so an L-step never moves content
+    tables and vice versa; a step updates only the table rows its batch touched (docs/DESIGN.md §2)."""
     optimizers = {}
     for side in SIDES:
-        users, *items = model.trainable_parameters(side)  # user table, item table (+ the item bias)
+        users, items, *bias = model.trainable_parameters(side)  # user table, item table (+ the item bias)
+        dense_items = side == "collab"  # the collaborative item table feeds the item head over every item
         groups = [
-            {"params": [users], "lr": lr * user_lr_scale},
-            {"params": items, "lr": lr},
+            {"params": [users], "lr": lr * user_lr_scale, "rows": True},
+            {"params": [items, *bias], "lr": lr, "rows": not dense_items},
         ]
-        optimizer = torch.optim.Adam(groups, lr=lr)
-        if weight_decay:
-            optimizer.register_step_post_hook(lambda opt, *_: decay_tables(opt.param_groups, weight_decay))
-        optimizers[side] = optimizer
+        optimizers[side] = RowAdam(groups, lr=lr)
     return optimizers
 
 
@@ -197,20 +192,6 @@ def run_pass(
     loss = sum(v * n for v, n in zip(losses, sizes, strict=True)) / len(docs)
     reg = sum(v * n for v, n in zip(regs, sizes, strict=True)) / len(docs)
     return PassResult(loss, reg, len(batches), int(lengths.sum()), _trace(losses))
-
-
-@torch.no_grad()
-def decay_tables(param_groups: list[dict[str, Any]], weight_decay: float) -> None:
-    """Decoupled weight decay (as AdamW applies it) of the embedding tables in an optimizer's ``param_groups``
-    (each at its group's lr): each row
-    shrinks by ``lr * weight_decay`` of itself per step, so rows the loss seldom reaches (rare items) drift
-    toward zero, where the item head falls back on the bias. The item bias (1-D) is never decayed."""
-    if not weight_decay:
-        return
-    for group in param_groups:
-        for param in group["params"]:
-            if param.ndim == 2:
-                param.mul_(1.0 - group["lr"] * weight_decay)
 
 
 def _step(

@@ -58,7 +58,7 @@ def refit(ctx: Context, cfg: FinetuneConfig) -> None:
     """``finetune.refit_epochs`` recommendation passes over train + validation histories, in place on the
     selected model (as the baselines are refit on train + validation before the test; docs/DESIGN.md §4).
     No mutual regularization: the content tables never saw the validation items."""
-    optimizers = make_optimizers(ctx.model, cfg.lr, cfg.user_lr_scale, cfg.weight_decay)
+    optimizers = make_optimizers(ctx.model, cfg.lr, cfg.user_lr_scale)
     history = ctx.dataset.known("test")  # train + validation
     for epoch in range(1, cfg.refit_epochs + 1):
         rec_pass(ctx, history, epoch, cfg, lambda_c=0.0, optimizer=optimizers[REC.side], part=REFIT_PART)
@@ -72,7 +72,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             f"pretraining in {run.root} is not finished; continue it with 'cllm4rec pretrain --out {run.root} --resume'"
         )
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
-    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale, cfg.weight_decay)
+    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
     state = resume_stage(run, STAGE, ctx, optimizers) if resume else None
     if state is None:  # epoch 0: the pretrained model, validated, is the first "best"
         load_tables(model, run.best("pretrain"))

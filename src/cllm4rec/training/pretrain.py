@@ -28,7 +28,7 @@ STAGE = "pretrain"
 def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False) -> StageState:
     """Pretrain the ID embeddings; returns the final stage state."""
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
-    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale, cfg.weight_decay)
+    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
     state = (resume_stage(run, STAGE, ctx, optimizers) if resume else None) or StageState(STAGE, ctx.seed)
     if state.complete:
         return state

@@ -121,7 +121,8 @@ class CLLM4Rec(nn.Module):
         # The collaborative side may run only the first ``collab_layers`` blocks (0: all): a view sharing the
         # backbone's weights (truncation.py). The content side (text LM, explanations) keeps every block.
         self.collab_backbone = truncated(self.backbone, collab_layers)
-        self.collab_layers = collab_layers if collab_layers != backbone_depth(self.backbone) else 0
+        self.depth = backbone_depth(self.backbone)
+        self.collab_layers = collab_layers if collab_layers != self.depth else 0
         self.ref = ref
         word = self.backbone.get_input_embeddings().weight  # (N, d)
         self.n_words, self.hidden_size = int(word.shape[0]), int(word.shape[1])
@@ -276,7 +277,11 @@ class CLLM4Rec(nn.Module):
             attn, position_ids = None, None
         else:  # left (or arbitrary) padding: positions count real tokens only
             attn, position_ids = mask, (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
-        recompute = self.training and torch.is_grad_enabled() and input_ids.numel() > self.checkpoint_tokens
+        # The threshold counts tokens through the whole backbone: the collaborative side's few blocks keep a
+        # proportionally larger batch's activations (docs/DESIGN.md §2).
+        depth_share = self.collab_layers / self.depth if side == "collab" and self.collab_layers else 1.0
+        tokens = input_ids.numel() * depth_share
+        recompute = self.training and torch.is_grad_enabled() and tokens > self.checkpoint_tokens
         decoder = self.decoder_for(side)
         with self._autocast(), checkpointed(decoder, recompute):
             out = decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)

@@ -71,7 +71,8 @@ class ModelConfig:
     """Run the backbone under bfloat16 autocast where the hardware does bf16 natively (CUDA, CPUs with
     AVX512-BF16 or AMX); elsewhere, and when false, fp32 (emulated bf16 is about 4x slower than fp32)."""
     checkpoint_tokens: int = CHECKPOINT_TOKENS
-    """Training batches of more than this many tokens recompute the backbone's activations in the backward
+    """Training batches of more than this many tokens (counted through the whole backbone: a side that runs
+    2 of 30 blocks may hold 15 times as many) recompute the backbone's activations in the backward
     pass instead of keeping them (less memory, one more forward pass for those batches; 0 turns it off;
     docs/DESIGN.md §2)."""
 
@@ -89,11 +90,18 @@ class PretrainConfig:
     user_lr_scale: float = 1.0
     """Multiplier on ``lr`` for user embeddings (each user token is seen once per pass)."""
     batch_size: int = 20
-    """Documents per step."""
+    """Documents per step (the smallest batch: see ``max_steps``)."""
+    max_steps: int = 0
+    """At most this many L-steps per epoch: on a catalogue with more users the batch grows to
+    ``ceil(users / max_steps)`` documents (the learning rate stays), so the per-step costs stop growing with
+    the users; 0 = always ``batch_size``. C-passes keep ``batch_size``."""
     lambda_c: float = 1.0
     """Mutual-regularization strength (0 turns the regularization off)."""
     content_fraction: float = 1.0
     """Share of the content documents sampled afresh for each C-pass (1.0 = all)."""
+    content_max_docs: int = 0
+    """At most this many content documents per C-pass (0 = no cap): a large catalogue's text then costs the
+    same per epoch as a small one's."""
     reorder: bool = True
     """Shuffle item order in interaction documents every epoch (false = fixed order)."""
     collab_target: str = "next"
@@ -123,7 +131,9 @@ class FinetuneConfig:
     user_lr_scale: float = 1.0
     """Multiplier on ``lr`` for user embeddings."""
     batch_size: int = 20
-    """Users (recommendation documents) per step."""
+    """Users (recommendation documents) per step (the smallest batch: see ``max_steps``)."""
+    max_steps: int = 0
+    """At most this many recommendation steps per epoch, as ``pretrain.max_steps``; 0 = always ``batch_size``."""
     mask_fraction: float = 0.2
     """Share of each user's train items held out as the target every epoch (at least one)."""
     target: str = "heldout"
@@ -135,6 +145,8 @@ class FinetuneConfig:
     """Mutual-regularization strength toward the content embeddings."""
     content_fraction: float = 1.0
     """Share of the content documents sampled for each content pass."""
+    content_max_docs: int = 0
+    """At most this many content documents per content pass, as ``pretrain.content_max_docs``."""
     patience: int = 10
     """Stop after this many epochs without a better validation selection score."""
     selection: tuple[str, ...] = DEFAULT_SELECTION_KEYS
@@ -175,6 +187,8 @@ class RunConfig:
             (p.lr > 0 and f.lr > 0, "learning rates must be > 0"),
             (p.user_lr_scale > 0 and f.user_lr_scale > 0, "user_lr_scale must be > 0"),
             (p.batch_size >= 1 and f.batch_size >= 1, "batch sizes must be >= 1"),
+            (p.max_steps >= 0 and f.max_steps >= 0, "max_steps must be >= 0 (0: no cap)"),
+            (p.content_max_docs >= 0 and f.content_max_docs >= 0, "content_max_docs must be >= 0 (0: no cap)"),
             (p.lambda_c >= 0 and f.lambda_c >= 0, "lambda_c must be >= 0"),
             (
                 0 < p.content_fraction <= 1 and 0 < f.content_fraction <= 1,

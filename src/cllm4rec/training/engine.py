@@ -233,9 +233,20 @@ def _trace(losses: list[float]) -> list[tuple[float, float]]:
     return trace
 
 
-def sample_docs(docs: list[Any], fraction: float, rng: np.random.Generator) -> list[Any]:
-    """A random ``fraction`` of ``docs`` (all of them at 1.0)."""
-    if fraction >= 1.0 or not docs:
+def stage_batch_size(batch_size: int, max_steps: int, n_docs: int) -> int:
+    """Documents per step for a stage: ``batch_size``, grown so an epoch of ``n_docs`` documents takes at most
+    ``max_steps`` steps (0: no cap). A step's fixed costs (the dense item-table update, its gradient) then stop
+    growing with the users."""
+    if max_steps <= 0:
+        return batch_size
+    return max(batch_size, -(-n_docs // max_steps))
+
+
+def sample_docs(docs: list[Any], fraction: float, rng: np.random.Generator, max_docs: int = 0) -> list[Any]:
+    """A random ``fraction`` of ``docs`` (all of them at 1.0), at most ``max_docs`` of them (0: no cap)."""
+    n = max(1, int(round(fraction * len(docs)))) if docs else 0
+    if max_docs > 0:
+        n = min(n, max_docs)
+    if n >= len(docs):
         return docs
-    n = max(1, int(round(fraction * len(docs))))
     return [docs[i] for i in np.sort(rng.choice(len(docs), size=n, replace=False))]

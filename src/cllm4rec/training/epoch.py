@@ -87,7 +87,7 @@ def content_pass(
 ) -> PassResult:
     """One C-pass over a fresh random ``cfg.content_fraction`` of the content documents (both stages),
     regularised only once the collaborative side has been trained (docs/DESIGN.md §3)."""
-    sampled = sample_docs(docs, cfg.content_fraction, epoch_rng(ctx.seed, state.stage, epoch, 2))
+    sampled = sample_docs(docs, cfg.content_fraction, epoch_rng(ctx.seed, state.stage, epoch, 2), cfg.content_max_docs)
     return run_pass(
         ctx,
         CONTENT,

@@ -19,7 +19,7 @@ from cllm4rec.runs.config import FinetuneConfig
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.averaging import TableAverage, averaged
 from cllm4rec.training.corpora import content_docs, rec_docs
-from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass
+from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass, stage_batch_size
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
 from cllm4rec.training.objectives import CONTENT, REC
 from cllm4rec.training.state import StageState, resume_stage
@@ -45,7 +45,7 @@ def rec_pass(
         ctx,
         REC,
         [(prompt, []) for prompt in rec.prompts],
-        batch_size=cfg.batch_size,
+        batch_size=stage_batch_size(cfg.batch_size, cfg.max_steps, len(rec.prompts)),
         rng=epoch_rng(ctx.seed, STAGE, epoch, part + 1),
         lambda_c=lambda_c,
         optimizer=optimizer,
@@ -88,11 +88,12 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
     use_content = ctx.model_config.content  # one switch for both stages (docs/DESIGN.md §3)
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if use_content else []
     lambda_c = cfg.lambda_c if content else 0.0
-    announce(ctx, STAGE, cfg.batch_size)
+    batch = stage_batch_size(cfg.batch_size, cfg.max_steps, int((train.getnnz(axis=1) > 0).sum()))
+    announce(ctx, STAGE, batch)
     average = TableAverage(optimizers[REC.side], cfg.ema) if cfg.ema else None
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         started = time.perf_counter()
-        row: dict[str, Any] = {"epoch": epoch, "phase": "finetune", **batch_sizes(ctx, cfg.batch_size)}
+        row: dict[str, Any] = {"epoch": epoch, "phase": "finetune", **batch_sizes(ctx, batch)}
         # R-step: predict a fresh random share of each user's items from the rest of their history
         lam = state.reg_weight(REC.side, lambda_c)
         res = rec_pass(ctx, train, epoch, cfg, lambda_c=lam, optimizer=optimizers[REC.side])

@@ -17,7 +17,7 @@ from cllm4rec.runs.config import PretrainConfig
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.averaging import TableAverage, averaged
 from cllm4rec.training.corpora import content_docs, interaction_docs
-from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass
+from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass, stage_batch_size
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
 from cllm4rec.training.objectives import CONTENT, collab_objective
 from cllm4rec.training.state import StageState, resume_stage
@@ -43,20 +43,21 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
     warmup = cfg.warmup_epochs if content else 0
     total = warmup + cfg.epochs
     collab = collab_objective(cfg.collab_target, cfg.collab_readout)
-    announce(ctx, STAGE, cfg.batch_size)
+    batch = stage_batch_size(cfg.batch_size, cfg.max_steps, int((train.getnnz(axis=1) > 0).sum()))
+    announce(ctx, STAGE, batch)
     average = TableAverage(optimizers[collab.side], cfg.ema) if cfg.ema else None
 
     for epoch in range(state.epoch + 1, total + 1):
         started = time.perf_counter()
         phase = "warmup" if epoch <= warmup else "alternating"
-        row: dict[str, Any] = {"epoch": epoch, "phase": phase, **batch_sizes(ctx, cfg.batch_size)}
+        row: dict[str, Any] = {"epoch": epoch, "phase": phase, **batch_sizes(ctx, batch)}
         if epoch > warmup:  # L-step: the collaborative LM over this epoch's reshuffled interaction documents
             docs = interaction_docs(tok, train, epoch_rng(ctx.seed, STAGE, epoch, 0), cfg.reorder)
             res = run_pass(
                 ctx,
                 collab,
                 docs,
-                batch_size=cfg.batch_size,
+                batch_size=batch,
                 rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
                 lambda_c=state.reg_weight(collab.side, lambda_c),
                 optimizer=optimizers[collab.side],

@@ -13,22 +13,23 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from cllm4rec.runs.config import load_config
 from cllm4rec.data import Dataset
-from cllm4rec.training import engine
-from cllm4rec.training.corpora import content_docs, interaction_docs, rec_docs
-from cllm4rec.training.batching import bucket_batches
-from cllm4rec.training.objectives import CONTENT, REC, collab_objective
-from cllm4rec.training.epoch import validation_row
 from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS
+from cllm4rec.runs.config import load_config
+from cllm4rec.training import engine
+from cllm4rec.training.batching import bucket_batches
+from cllm4rec.training.corpora import content_docs, interaction_docs, rec_docs
+from cllm4rec.training.epoch import validation_row
+from cllm4rec.training.objectives import CONTENT, REC, collab_objective
 
 
 def cpu_name() -> str:
-    for line in open("/proc/cpuinfo"):
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return "?"
@@ -42,17 +43,7 @@ def time_pass(ctx, objective, docs, batch_size, optimizer, steps, targets=None, 
     t = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
     ctx.objectives.train()
     for k in pick:
-        a = time.perf_counter()
-        total, *_ = engine._step(ctx, objective, docs, batches[k], lambda_c, targets)
-        b = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        ctx.accelerator.backward(total)
-        c = time.perf_counter()
-        optimizer.step()
-        d = time.perf_counter()
-        t["forward"] += b - a
-        t["backward"] += c - b
-        t["optimizer"] += d - c
+        engine.train_step(ctx, objective, docs, batches[k], lambda_c, targets, optimizer, phases=t)
     scale = len(batches) / len(pick)
     return {k: v * scale for k, v in t.items()} | {"steps_per_epoch": len(batches), "timed_steps": len(pick)}
 
@@ -85,8 +76,14 @@ def main() -> None:
     sampled = engine.sample_docs(content, cfg.pretrain.content_fraction, np.random.default_rng(2))
     out["C"] = time_pass(ctx, CONTENT, sampled, cfg.pretrain.batch_size, opts["content"], args.steps)
     t0 = time.perf_counter()
-    rec = rec_docs(ctx.tok, ds.train, np.random.default_rng(3), cfg.finetune.mask_fraction, cfg.finetune.target,
-                   cfg.model.max_length)
+    rec = rec_docs(
+        ctx.tok,
+        ds.train,
+        np.random.default_rng(3),
+        cfg.finetune.mask_fraction,
+        cfg.finetune.target,
+        cfg.model.max_length,
+    )
     out["data_R"] = time.perf_counter() - t0
     rdocs = [(p, []) for p in rec.prompts]
     out["R"] = time_pass(ctx, REC, rdocs, cfg.finetune.batch_size, opts["collab"], args.steps, targets=rec.targets)
@@ -98,12 +95,14 @@ def main() -> None:
     for k, v in out.items():
         if isinstance(v, dict):
             s = sum(x for n, x in v.items() if n in ("forward", "backward", "optimizer"))
-            print(f"{k:12s} epoch {s:7.1f}s  " + "  ".join(f"{n}={x:.1f}" if isinstance(x, float) else f"{n}={x}" for n, x in v.items()))
+            print(
+                f"{k:12s} epoch {s:7.1f}s  "
+                + "  ".join(f"{n}={x:.1f}" if isinstance(x, float) else f"{n}={x}" for n, x in v.items())
+            )
         else:
             print(f"{k:12s} {v}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        Path(args.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="prepared dataset folder (required for a new run)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--force", action="store_true", help="start over in an existing run folder")
+    p.add_argument(
+        "--budget",
+        metavar="TIME",
+        help="wall-clock budget for the whole command, e.g. 30m, 1.5h, 900s: the epochs of both stages are "
+        "planned to fit (the plan is printed) and a stage ends early when its next epoch would not",
+    )
     _common(p)
     p.set_defaults(handler=_train)
 
@@ -99,12 +105,14 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from cllm4rec.runs.config import RunConfig
+    from cllm4rec.training.budget import parse_budget
     from cllm4rec.training.runner import is_main_process, run_train
 
+    budget = parse_budget(args.budget) if args.budget is not None else None
     config = _config(args)
     if config is None and not args.resume:
         config = RunConfig()
-    result = run_train(args.out, args.data, config, _options(args))
+    result = run_train(args.out, args.data, config, _options(args, budget=budget))
     if is_main_process():
         print(json.dumps(result, indent=2))
     return 0

@@ -1,6 +1,7 @@
 """Exponential moving average (Polyak averaging) of the ID tables a finetuning pass trains (docs/DESIGN.md §4).
 
-After every optimizer step the average moves toward the tables:
+After every optimizer step (``training/engine.py``'s ``train_step`` calls :meth:`TableAverage.update`) the
+average moves toward the tables:
 ``avg <- decay * avg + (1 - decay) * table`` (``torch.optim.swa_utils.get_ema_multi_avg_fn``). Training keeps
 stepping the raw tables; validation and the ``best/`` checkpoint use the average, which smooths out the
 step-to-step noise of small batches. The average lives in the optimizer's per-parameter state under
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
 
 import torch
 from torch.optim.swa_utils import get_ema_multi_avg_fn
@@ -23,7 +23,7 @@ EMA_KEY = "ema"
 
 
 class TableAverage:
-    """The moving average of every parameter ``optimizer`` steps, updated after each of its steps.
+    """The moving average of every parameter ``optimizer`` steps; :meth:`update` after each of its steps.
 
     It starts at the tables as they are after the first step (or at the saved average, when the optimizer's
     state was restored from a checkpoint that has one).
@@ -35,10 +35,10 @@ class TableAverage:
         self.optimizer, self.decay = optimizer, decay
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self._update = get_ema_multi_avg_fn(decay)
-        self._handle = optimizer.register_step_post_hook(self._after_step)
 
-    def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        state, old = optimizer.state, []
+    def update(self) -> None:
+        """Move the average toward the parameters (started at them on the first call)."""
+        state, old = self.optimizer.state, []
         with torch.no_grad():
             for p in self.params:
                 if EMA_KEY in state[p]:
@@ -70,10 +70,6 @@ class TableAverage:
             with torch.no_grad():
                 for p, value in zip(self.params, raw, strict=True):
                     p.copy_(value)
-
-    def remove(self) -> None:
-        """Stop updating the average (the hook is removed; the state stays in the optimizer)."""
-        self._handle.remove()
 
 
 def averaged(average: TableAverage | None) -> AbstractContextManager[None]:

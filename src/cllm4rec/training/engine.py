@@ -9,6 +9,7 @@ of every global batch (:mod:`cllm4rec.training.sharding`, docs/DESIGN.md §10).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from cllm4rec.model import SIDES, CLLM4Rec, resolve_device
 from cllm4rec.runs.checkpoint import RunRecord
 from cllm4rec.runs.config import ModelConfig, RunConfig
 from cllm4rec.tokenization import IDTokenizer, collate
+from cllm4rec.training.averaging import TableAverage
 from cllm4rec.training.batching import bucket_batches
 from cllm4rec.training.corpora import Doc, interaction_docs
 from cllm4rec.training.objectives import Objective, ObjectiveModule
@@ -159,12 +161,14 @@ def run_pass(
     lambda_c: float,
     optimizer: torch.optim.Optimizer,
     targets: list[np.ndarray] | None = None,
+    average: TableAverage | None = None,
     desc: str = "",
 ) -> PassResult:
     """One pass of ``objective`` over ``docs`` (bucketed by length, one optimizer step per global batch).
 
     ``batch_size`` is the global batch: every process draws the same batches and takes its share of each
-    (docs/DESIGN.md §10); the logged losses are those of the global batches.
+    (docs/DESIGN.md §10); the logged losses are those of the global batches. ``average``: the moving
+    average of the trained tables, updated after every step.
     """
     if not docs:
         return PassResult(math.nan, math.nan, 0, 0)
@@ -176,15 +180,10 @@ def run_pass(
     running = 0.0  # this process's own loss, for the progress bar
     bar = tqdm(batches, desc=desc, disable=not ctx.progress, leave=False, dynamic_ncols=True)
     for done, idx in enumerate(bar, start=1):
-        total, loss, reg, weights = _step(ctx, objective, docs, idx, lambda_c, targets)
-        if not torch.isfinite(total):
-            raise CLLM4RecError(f"{objective.name} loss became {total.item()}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        ctx.accelerator.backward(total)
-        optimizer.step()
-        losses.append(loss.item() * weights[0])
-        regs.append(reg.item() * weights[1])
-        running += loss.item()
+        loss, reg, weights = train_step(ctx, objective, docs, idx, lambda_c, targets, optimizer, average)
+        losses.append(loss * weights[0])
+        regs.append(reg * weights[1])
+        running += loss
         bar.set_postfix(loss=f"{running / done:.4f}")
     sums = sum_over_processes(ctx.accelerator, losses + regs)
     losses, regs = sums[: len(batches)], sums[len(batches) :]
@@ -194,20 +193,28 @@ def run_pass(
     return PassResult(loss, reg, len(batches), int(lengths.sum()), _trace(losses))
 
 
-def _step(
+def train_step(
     ctx: Context,
     objective: Objective,
     docs: list[Doc],
     idx: np.ndarray,
     lambda_c: float,
     targets: list[np.ndarray] | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float]]:
-    """Forward this process's share of the global batch ``idx``: (total, loss, reg, weights).
+    optimizer: torch.optim.Optimizer,
+    average: TableAverage | None = None,
+    phases: dict[str, float] | None = None,
+) -> tuple[float, float, tuple[float, float]]:
+    """One optimizer step on the global batch ``idx`` of ``docs``: forward, loss, backward, step, average.
 
-    A share left empty by a short last batch forwards the batch's first document with weight 0, so that
-    every process still takes part in DDP's gradient synchronisation.
+    ``phases``: when given, the seconds of the forward (with the batch's collation), backward and optimizer
+    parts are added to its ``forward``, ``backward`` and ``optimizer`` entries (benchmarks/epoch_phases.py).
+
+    Returns this process's (loss, regularization) of its share and the weights of that share in the global
+    mean. A share left empty by a short last batch forwards the batch's first document with weight 0, so
+    that every process still takes part in DDP's gradient synchronisation (docs/DESIGN.md §10).
     """
     acc = ctx.accelerator
+    clock = [time.perf_counter()]
     mine = shard(idx, acc.process_index, acc.num_processes)
     rows = mine if len(mine) else idx[:1]
     batch = collate([docs[i] for i in rows], ctx.tok.pad_id, ctx.model_config.max_length).to(ctx.device)
@@ -219,8 +226,22 @@ def _step(
     weights = loss_weights(acc, batch, len(mine), len(idx), per_document=objective.per_document)
     # DDP averages gradients over the processes: the factor N makes that average the global batch's gradient
     scaled = (weights[0] * acc.num_processes, weights[1] * acc.num_processes)
+    # forward and loss: the objective plus lambda_c times the mutual regularization (objectives.py)
     total, loss, reg = ctx.objectives(objective, batch, lambda_c, tgt, scaled)
-    return total, loss, reg, weights
+    if not torch.isfinite(total):
+        raise CLLM4RecError(f"{objective.name} loss became {total.item()}; lower the learning rate")
+    clock.append(time.perf_counter())
+    optimizer.zero_grad(set_to_none=True)
+    acc.backward(total)  # row-sparse gradients for the looked-up tables (optim.py)
+    clock.append(time.perf_counter())
+    optimizer.step()  # RowAdam: only the rows this batch touched, the whole item table
+    if average is not None:
+        average.update()  # the moving average follows the stepped tables
+    if phases is not None:
+        clock.append(time.perf_counter())
+        for name, start, stop in zip(("forward", "backward", "optimizer"), clock, clock[1:], strict=False):
+            phases[name] = phases.get(name, 0.0) + stop - start
+    return loss.item(), reg.item(), weights
 
 
 def _trace(losses: list[float]) -> list[tuple[float, float]]:

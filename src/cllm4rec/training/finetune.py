@@ -18,6 +18,7 @@ from cllm4rec.runs.checkpoint import load_tables, read_state
 from cllm4rec.runs.config import FinetuneConfig
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.averaging import TableAverage, averaged
+from cllm4rec.training.budget import Budget
 from cllm4rec.training.corpora import content_docs, rec_docs
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass, stage_batch_size
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
@@ -30,7 +31,15 @@ REFIT_PART = 10
 
 
 def rec_pass(
-    ctx: Context, matrix: Any, epoch: int, cfg: FinetuneConfig, *, lambda_c: float, optimizer: Any, part: int = 0
+    ctx: Context,
+    matrix: Any,
+    epoch: int,
+    cfg: FinetuneConfig,
+    *,
+    lambda_c: float,
+    optimizer: Any,
+    average: TableAverage | None = None,
+    part: int = 0,
 ) -> PassResult:
     """One recommendation pass: mask a fresh random share of each user's items in ``matrix``, predict them."""
     rec = rec_docs(
@@ -50,6 +59,7 @@ def rec_pass(
         lambda_c=lambda_c,
         optimizer=optimizer,
         targets=rec.targets,
+        average=average,
         desc=f"finetune {epoch}/{cfg.epochs} R" if part == 0 else f"refit {epoch}/{cfg.refit_epochs} R",
     )
 
@@ -64,7 +74,9 @@ def refit(ctx: Context, cfg: FinetuneConfig) -> None:
         rec_pass(ctx, history, epoch, cfg, lambda_c=0.0, optimizer=optimizers[REC.side], part=REFIT_PART)
 
 
-def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False) -> StageState:
+def run_finetune(
+    run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: bool = False, budget: Budget | None = None
+) -> StageState:
     """Finetune from the pretraining checkpoint; returns the final stage state."""
     pre_state = read_state(run.last("pretrain"))
     if pre_state is None or not pre_state.get("complete"):
@@ -96,7 +108,7 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
         row: dict[str, Any] = {"epoch": epoch, "phase": "finetune", **batch_sizes(ctx, batch)}
         # R-step: predict a fresh random share of each user's items from the rest of their history
         lam = state.reg_weight(REC.side, lambda_c)
-        res = rec_pass(ctx, train, epoch, cfg, lambda_c=lam, optimizer=optimizers[REC.side])
+        res = rec_pass(ctx, train, epoch, cfg, lambda_c=lam, optimizer=optimizers[REC.side], average=average)
         record_pass(row, state, REC, res)
         if content:  # C-step, regularised toward the recommendation embeddings
             optimizer, desc = optimizers[CONTENT.side], f"finetune {epoch}/{cfg.epochs} C"
@@ -113,14 +125,16 @@ def run_finetune(run: RunFolder, ctx: Context, cfg: FinetuneConfig, *, resume: b
             state.bad_epochs += 1
         state.stopped_early = state.bad_epochs >= cfg.patience and epoch < cfg.epochs
         state.complete = epoch == cfg.epochs or state.stopped_early
+        if not state.complete and budget is not None and not budget.fits(time.perf_counter() - started):
+            state.complete = True  # the next epoch would not fit the budget (training/budget.py)
+            ctx.accelerator.print(budget.stop_message(STAGE, epoch))
         close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved, average=average)
         if state.stopped_early:
             ctx.accelerator.print(
                 f"cllm4rec: early stopping after epoch {epoch} (no improvement for {cfg.patience} epochs)"
             )
+        if state.complete:
             break
-    if average is not None:
-        average.remove()
     return state
 
 

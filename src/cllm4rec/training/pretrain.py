@@ -16,6 +16,7 @@ from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
 from cllm4rec.runs.config import PretrainConfig
 from cllm4rec.runs.folder import RunFolder
 from cllm4rec.training.averaging import TableAverage, averaged
+from cllm4rec.training.budget import Budget
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass, stage_batch_size
 from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
@@ -25,7 +26,9 @@ from cllm4rec.training.state import StageState, resume_stage
 STAGE = "pretrain"
 
 
-def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False) -> StageState:
+def run_pretrain(
+    run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: bool = False, budget: Budget | None = None
+) -> StageState:
     """Pretrain the ID embeddings; returns the final stage state."""
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
     optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
@@ -61,6 +64,7 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
                 rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
                 lambda_c=state.reg_weight(collab.side, lambda_c),
                 optimizer=optimizers[collab.side],
+                average=average,
                 desc=f"pretrain {epoch}/{total} L",
             )
             record_pass(row, state, collab, res)
@@ -76,7 +80,12 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
             if state.best_metric is None or score > state.best_metric:
                 state.best_metric, state.best_epoch, improved = score, epoch, True
         state.complete = epoch == total
+        if not state.complete and budget is not None and not budget.fits(time.perf_counter() - started, STAGE):
+            state.complete = True  # the next epoch would not fit the budget (training/budget.py)
+            ctx.accelerator.print(budget.stop_message(STAGE, epoch))
         close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved, average=average)
+        if state.complete:
+            break
 
     if total == 0:
         state.complete = True
@@ -89,6 +98,4 @@ def run_pretrain(run: RunFolder, ctx: Context, cfg: PretrainConfig, *, resume: b
         elif state.best_epoch is None:  # no validation in this stage: the best model is the last one
             copy_checkpoint(run.last(STAGE), run.best(STAGE))
     ctx.accelerator.wait_for_everyone()
-    if average is not None:
-        average.remove()
     return state

@@ -33,6 +33,8 @@ class RunOptions:
     resume: bool = False
     force: bool = False
     progress: bool = True
+    budget: float | None = None
+    """Wall-clock seconds for the whole ``train`` command (``--budget``): epochs are planned to fit."""
 
 
 def open_run(
@@ -126,10 +128,31 @@ def run_train(
     accelerator = _accelerator(options)
     run, dataset, config, seed = _open(accelerator, out, data, config, options)
     ctx = _context(accelerator, dataset, config, seed, options)
-    run_pretrain(run, ctx, config.pretrain, resume=options.resume)
+    budget = _plan_budget(run, ctx, config, options, started) if options.budget else None
+    config = ctx.record.config
+    run_pretrain(run, ctx, config.pretrain, resume=options.resume, budget=budget)
     if config.finetune.enabled:
-        run_finetune(run, ctx, config.finetune, resume=options.resume)
+        run_finetune(run, ctx, config.finetune, resume=options.resume, budget=budget)
     return evaluate_run(run, ctx, started)
+
+
+def _plan_budget(run: RunFolder, ctx: Context, config: RunConfig, options: RunOptions, started: float) -> Any:
+    """Measure, plan the epochs that fit ``options.budget``, record the plan in the run's config, print it."""
+    from cllm4rec.training.budget import Budget, measure_costs, plan
+
+    budget = Budget(float(options.budget or 0), started)
+    costs = measure_costs(ctx, config)
+    budget.reserve = costs.validation  # the test scores as many users as validation does
+    if options.resume:  # the epochs were planned when the run started; only the deadline is new
+        ctx.accelerator.print("cllm4rec: budget: resuming with the planned epochs, stopping by the deadline")
+        return budget
+    planned, text = plan(config, costs, budget)
+    ctx.accelerator.print(text)
+    ctx.record = replace(ctx.record, config=planned)
+    if ctx.is_main:
+        run.update_config(planned)
+    ctx.accelerator.wait_for_everyone()
+    return budget
 
 
 def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]:

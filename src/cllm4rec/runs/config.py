@@ -53,6 +53,9 @@ class ModelConfig:
     tokens closer to the item head (docs/DESIGN.md §4)."""
     init_scale: float = 0.1
     """ID embeddings start as N(0, (init_scale * std of the backbone's word embeddings)^2)."""
+    item_init: str = "random"
+    """How the collaborative item table starts: ``random`` (the paper) or ``svd`` (the top singular vectors of
+    the normalised training interactions, at the random start's scale: docs/DESIGN.md §4)."""
     max_length: int = 256
     """Context budget in tokens per document; prompts stay whole, main texts are cut."""
     item_bias: bool = False
@@ -178,6 +181,7 @@ class RunConfig:
             (m.max_length >= 16, "model.max_length must be >= 16"),
             (m.checkpoint_tokens >= 0, "model.checkpoint_tokens must be >= 0 (0 turns checkpointing off)"),
             (m.readout in READOUTS, f"model.readout must be one of {', '.join(READOUTS)}"),
+            (m.item_init in ("random", "svd"), "model.item_init must be 'random' or 'svd'"),
             (p.collab_target in COLLAB_TARGETS, f"pretrain.collab_target must be one of {', '.join(COLLAB_TARGETS)}"),
             (
                 p.collab_readout in COLLAB_READOUTS,

@@ -21,6 +21,7 @@ from cllm4rec.backbone import load_backbone
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 from cllm4rec.model import SIDES, CLLM4Rec, resolve_device
+from cllm4rec.model.item_init import svd_item_factors
 from cllm4rec.runs.checkpoint import RunRecord
 from cllm4rec.runs.config import ModelConfig, RunConfig
 from cllm4rec.tokenization import IDTokenizer, collate
@@ -116,6 +117,11 @@ def build_context(
         collab_layers=model_config.collab_layers,
     )
     model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
+    if model_config.item_init == "svd":
+        std = model.init_scale * model.word_std
+        rows = svd_item_factors(dataset.train, model.hidden_size, std, seed)
+        with torch.no_grad():
+            model.item_collab.weight.copy_(rows.to(model.device))
     model.set_sparse_grads(accelerator.num_processes == 1)  # DDP all-reduces dense gradients only
     model.autocast = model_config.bf16
     model.checkpoint_tokens = model_config.checkpoint_tokens or math.inf  # 0: never recompute (§2)
@@ -136,18 +142,26 @@ def _center_batches(model: CLLM4Rec, tok: IDTokenizer, dataset: Dataset, max_len
     return (collate(docs[i : i + 20], tok.pad_id, max_length).to(model.device) for i in range(0, len(docs), 20))
 
 
-def make_optimizers(model: CLLM4Rec, lr: float, user_lr_scale: float) -> dict[str, torch.optim.Optimizer]:
+def make_optimizers(
+    model: CLLM4Rec, lr: float, user_lr_scale: float, collab_batch_ratio: float = 1.0
+) -> dict[str, torch.optim.Optimizer]:
     """One :class:`~cllm4rec.training.optim.RowAdam` per embedding side, so an L-step never moves content
-    tables and vice versa; a step updates only the table rows its batch touched (docs/DESIGN.md §2)."""
+    tables and vice versa; a step updates only the table rows its batch touched (docs/DESIGN.md §2).
+
+    ``collab_batch_ratio``: how much the stage grew the collaborative batch (``stage_batch_size``); that
+    side's learning rates grow with its square root (Adam's square-root scaling rule: a step's noise falls
+    with the square root of the batch, so an epoch of fewer, larger steps moves the tables about as far).
+    """
     optimizers = {}
     for side in SIDES:
         users, items, *bias = model.trainable_parameters(side)  # user table, item table (+ the item bias)
         dense_items = side == "collab"  # the collaborative item table feeds the item head over every item
+        side_lr = lr * math.sqrt(collab_batch_ratio) if side == "collab" else lr
         groups = [
-            {"params": [users], "lr": lr * user_lr_scale, "rows": True},
-            {"params": [items, *bias], "lr": lr, "rows": not dense_items},
+            {"params": [users], "lr": side_lr * user_lr_scale, "rows": True},
+            {"params": [items, *bias], "lr": side_lr, "rows": not dense_items},
         ]
-        optimizers[side] = RowAdam(groups, lr=lr)
+        optimizers[side] = RowAdam(groups, lr=side_lr)
     return optimizers
 
 

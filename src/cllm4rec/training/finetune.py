@@ -84,7 +84,8 @@ def run_finetune(
             f"pretraining in {run.root} is not finished; continue it with 'cllm4rec pretrain --out {run.root} --resume'"
         )
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
-    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
+    batch = stage_batch_size(cfg.batch_size, cfg.max_steps, int((train.getnnz(axis=1) > 0).sum()))
+    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale, batch / cfg.batch_size)
     state = resume_stage(run, STAGE, ctx, optimizers) if resume else None
     if state is None:  # epoch 0: the pretrained model, validated, is the first "best"
         load_tables(model, run.best("pretrain"))
@@ -92,7 +93,7 @@ def run_finetune(
         metrics, score = validation_row(ctx, cfg.selection, style="rec")
         state = StageState(STAGE, ctx.seed, best_metric=score, best_epoch=0, complete=cfg.epochs == 0)
         state.trained_sides = _pretrained_sides(run)  # what the loaded tables were trained on (docs/DESIGN.md §3)
-        row = {"epoch": 0, "phase": "pretrained", **batch_sizes(ctx, cfg.batch_size), **metrics}
+        row = {"epoch": 0, "phase": "pretrained", **batch_sizes(ctx, batch), **metrics}
         close_epoch(run, ctx, optimizers, state, row, started=started, improved=True)
     if state.complete:
         return state
@@ -100,7 +101,6 @@ def run_finetune(
     use_content = ctx.model_config.content  # one switch for both stages (docs/DESIGN.md §3)
     content = content_docs(tok, ctx.dataset, ctx.model_config.max_length) if use_content else []
     lambda_c = cfg.lambda_c if content else 0.0
-    batch = stage_batch_size(cfg.batch_size, cfg.max_steps, int((train.getnnz(axis=1) > 0).sum()))
     announce(ctx, STAGE, batch)
     average = TableAverage(optimizers[REC.side], cfg.ema) if cfg.ema else None
     for epoch in range(state.epoch + 1, cfg.epochs + 1):

@@ -31,7 +31,8 @@ def run_pretrain(
 ) -> StageState:
     """Pretrain the ID embeddings; returns the final stage state."""
     model, tok, train = ctx.model, ctx.tok, ctx.dataset.train
-    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale)
+    batch = stage_batch_size(cfg.batch_size, cfg.max_steps, int((train.getnnz(axis=1) > 0).sum()))
+    optimizers = make_optimizers(model, cfg.lr, cfg.user_lr_scale, batch / cfg.batch_size)
     state = (resume_stage(run, STAGE, ctx, optimizers) if resume else None) or StageState(STAGE, ctx.seed)
     if state.complete:
         return state
@@ -46,7 +47,6 @@ def run_pretrain(
     warmup = cfg.warmup_epochs if content else 0
     total = warmup + cfg.epochs
     collab = collab_objective(cfg.collab_target, cfg.collab_readout)
-    batch = stage_batch_size(cfg.batch_size, cfg.max_steps, int((train.getnnz(axis=1) > 0).sum()))
     announce(ctx, STAGE, batch)
     average = TableAverage(optimizers[collab.side], cfg.ema) if cfg.ema else None
 

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.core.files import atomic_dir, check_output_folder, read_json, write_text_atomic
+from cllm4rec.core.files import (
+    atomic_dir,
+    check_output_folder,
+    read_json,
+    remove_stale_temporaries,
+    write_text_atomic,
+)
 from cllm4rec.data import Dataset
 from cllm4rec.runs.checkpoint import copy_checkpoint, dataset_hash, read_state
 from cllm4rec.runs.config import RunConfig, dump_config, load_config
@@ -148,12 +154,23 @@ class RunFolder:
             return f"{stage}/best holds epoch {best.get('epoch')}, but last/ names epoch {want}"
         return None
 
+    def targets(self) -> list[Path]:
+        """Every file and folder the training commands write (atomically) in the run folder."""
+        files = [self.config_file, self.info_file, self.metrics_file, self.root / "training_curves.png"]
+        for stage in STAGES:
+            files += [self.last(stage), self.best(stage), self.log_file(stage)]
+        return files
+
     def repair(self, config: RunConfig) -> list[str]:
         """Make each stage's ``best/`` what its ``last/`` names, where a kill between the two writes left them
-        apart (folders written before the pair was ordered, or the end of an unvalidated stage); returns
-        what it repaired. ``best/`` is a copy of ``last/`` there, except with a moving average (``ema``),
-        whose averaged tables only the stage itself can write: that mismatch is an error."""
+        apart (folders written before the pair was ordered, or the end of an unvalidated stage), after
+        removing what killed writers left beside its files; returns what it did. ``best/`` is a copy of
+        ``last/`` there, except with a moving average (``ema``), whose averaged tables only the stage itself
+        can write: that mismatch is an error."""
         repaired = []
+        for target in self.targets():
+            for path in remove_stale_temporaries(target):
+                repaired.append(f"removed {path.name}, left by a killed writer")
         for stage, ema in (("pretrain", config.pretrain.ema), ("finetune", config.finetune.ema)):
             problem = self.best_mismatch(stage)
             if problem is None:

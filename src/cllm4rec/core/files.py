@@ -210,30 +210,39 @@ def folder_lock(target: str | os.PathLike[str], what: str = "folder") -> Iterato
     """Hold an exclusive lock on output folder ``target`` for the ``with`` block, without waiting.
 
     A second writer gets a one-line error naming the PID that holds it. The lock is the kernel's (``flock``),
-    so it dies with its process: a killed writer never leaves a folder locked.
+    so it dies with its process: a killed writer never leaves a folder locked. The lock file is removed on
+    release; a writer that locked a file just removed that way sees it is gone and takes the new one.
     """
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as fh:
+    while True:
+        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed below, after the with block)
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
+            fh.close()
             raise CLLM4RecError(
                 f"{what} {target} is in use by another cllm4rec process (PID {holder}); wait for it to finish"
             ) from None
         try:
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"{os.getpid()}\n")
-            fh.flush()
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fh.flush()
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()  # locked a file its holder removed on release: lock the current one instead
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
 
 
 def _inside(path: Path, folder: Path) -> bool:

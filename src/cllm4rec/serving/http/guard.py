@@ -71,18 +71,13 @@ async def send_json_error(send: Send, status: int, message: str, headers: list[t
 
 def route_template(routes: Sequence[Any], scope: Scope) -> str:
     """The route a request is for, as a metrics label: its path template (``/static/{path}`` for a mount),
-    found by matching the app's routes even when the request was answered before routing (401, 413);
-    ``unmatched`` only for a path no route serves."""
-    route = scope.get("route")
-    if route is None:
-        for candidate in routes:
-            match, _ = candidate.matches(scope)
-            if match is not Match.NONE:
-                route = candidate
-                break
-    if route is None or not getattr(route, "path", None):
-        return "unmatched"
-    return f"{route.path}/{{path}}" if isinstance(route, Mount) else route.path
+    found by matching the app's routes before the app runs, so requests answered before routing (401, 413)
+    and mounts count under their route; ``unmatched`` only for a path no route serves."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE and getattr(route, "path", None):
+            return f"{route.path}/{{path}}" if isinstance(route, Mount) else route.path
+    return "unmatched"
 
 
 class Guard:
@@ -109,6 +104,7 @@ class Guard:
         method = scope.get("method", "")
         if method == "HEAD":  # every GET route answers HEAD: the same status and headers, no body
             scope = {**scope, "method": "GET"}
+        template = route_template(self.routes(), dict(scope))
 
         async def observed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -136,7 +132,7 @@ class Guard:
                 await send_json_error(observed_send, 500, "internal server error")
         finally:
             self.metrics.in_flight.dec()
-            self._record(scope, method, state["status"], time.perf_counter() - started)
+            self._record(scope, template, method, state["status"], time.perf_counter() - started)
 
     async def _limit_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         """A ``receive`` that replays the body read so far, or None after answering 413."""
@@ -166,8 +162,7 @@ class Guard:
 
         return replayed
 
-    def _record(self, scope: Scope, method: str, status: int, seconds: float) -> None:
-        template = route_template(self.routes(), scope)
+    def _record(self, scope: Scope, template: str, method: str, status: int, seconds: float) -> None:
         method = method if method in KNOWN_METHODS else "other"  # a label per made-up method would grow forever
         self.metrics.requests.labels(template, method, str(status)).inc()
         self.metrics.latency.labels(template).observe(seconds)

@@ -64,6 +64,15 @@ def test_huge_ids_are_capped_in_logs_and_errors(client: TestClient, caplog) -> N
     assert all(len(line) < 800 for line in _lines(caplog))
 
 
+def test_a_posted_key_name_is_escaped_and_capped_in_a_422(client: TestClient) -> None:
+    response = client.post("/v1/recommend", json={"history": ["i1"], "x\nFORGED" + "y" * 200: 1})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    echoed = [part for detail in error["details"] for part in detail["loc"]] + [error["message"]]
+    assert not any("\n" in part for part in echoed) and any(p.startswith("x\\x0aFORGED") for p in echoed)
+    assert len(response.text) < 800
+
+
 def test_printable_escapes_the_backslash_too() -> None:
     """Otherwise a literal ``\\x0a`` sent by a client would read as an escaped newline."""
     assert printable("a\\x0a\n", 100) == "a\\\\x0a\\x0a" and printable("abcdef", 3) == "abc...(+3 chars)"

@@ -36,7 +36,7 @@ from cllm4rec.serving.explain import MAX_NEW_TOKENS_LIMIT, ExplainOptions, expla
 from cllm4rec.serving.http.auth import API_KEY_ENV
 from cllm4rec.serving.http.batching import MicroBatcher, ServerBusyError
 from cllm4rec.serving.http.docs import add_docs
-from cllm4rec.serving.http.guard import Guard, error_body, log, shown
+from cllm4rec.serving.http.guard import ECHOED_CHARS, Guard, error_body, log, printable, shown
 from cllm4rec.serving.http.metrics import ServiceMetrics
 from cllm4rec.serving.recommend import LoadedRun, Recommendation, recommend
 from cllm4rec.serving.recommend import Query as RecQuery
@@ -46,6 +46,8 @@ DISCONNECT_POLL_SECONDS = 0.1
 """How often a running explanation checks that its client is still there."""
 CLIENT_GONE = 499
 """The status logged for a request whose client disconnected before the answer (nginx's convention)."""
+MAX_ERROR_DETAILS = 20
+"""Most validation errors a 422 lists (a history of 1,000 bad entries would otherwise list them all)."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,10 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))} for e in exc.errors()]
+        details = [  # a location can be a key the client sent: escaped and capped like every echoed value
+            {"loc": [printable(str(p), ECHOED_CHARS) for p in e.get("loc", ())], "message": str(e.get("msg", ""))}
+            for e in exc.errors()[:MAX_ERROR_DETAILS]
+        ]
         summary = "; ".join(f"{'.'.join(d['loc'][1:]) or d['loc'][0]}: {d['message']}" for d in details[:3])
         return JSONResponse(error_body(422, f"invalid request: {summary}", details), 422)
 

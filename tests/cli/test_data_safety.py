@@ -205,3 +205,38 @@ def test_outputs_follow_the_umask(mask: int, folder: int, file: int, tmp_path: P
         assert stat.S_IMODE(path.stat().st_mode) == folder, path
     for path in (tmp_path / "d" / "sub" / "f", tmp_path / "t.txt", tmp_path / "ds" / "meta.json"):
         assert stat.S_IMODE(path.stat().st_mode) == file, path
+
+
+# ----- 1. resume repairs a best/ that a kill left behind its last/ ---------------------------------------
+def test_resume_repairs_a_best_checkpoint_the_kill_left_behind(
+    tiny_data_dir: Path, tmp_path: Path, tiny_cli_args: list[str], capsys
+) -> None:
+    """Killed after pretraining's final last/ but before its best/ copy (an unvalidated stage writes best/
+    once, at its end): the resumed run repairs best/ from last/ and ends as the uninterrupted one."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert main(["train", "--data", str(tiny_data_dir), "--out", str(full), *tiny_cli_args]) == 0
+    assert main(["pretrain", "--data", str(tiny_data_dir), "--out", str(cut), *tiny_cli_args]) == 0
+    shutil.rmtree(cut / "pretrain" / "best")
+    capsys.readouterr()
+    assert main(["train", "--out", str(cut), "--resume", "--device", "cpu", "--no-progress"]) == 0
+    assert "pretrain/best is missing (last/ names epoch 1): copied last/ to best/" in capsys.readouterr().err
+    metrics = [json.loads((run / "metrics.json").read_text())["metrics"] for run in (full, cut)]
+    assert metrics[0] == metrics[1]
+
+
+def test_a_stale_best_is_an_error_not_a_silent_result(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    best = run / "finetune" / "best"
+    state = json.loads((best / "state.json").read_text())
+    shutil.rmtree(best)
+    shutil.copytree(run / "finetune" / "last", best)  # as if best/ were one epoch behind last/'s best epoch
+    state["epoch"] -= 1
+    (best / "state.json").write_text(json.dumps(state))
+    code = main(["evaluate", "--run", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"is inconsistent: finetune/best holds epoch {state['epoch']}" in err
+    shutil.rmtree(best)
+    shutil.copytree(run / "pretrain" / "best", best)  # another stage's checkpoint
+    assert main(["evaluate", "--run", str(run)]) == 2
+    assert "finetune/best holds a pretrain checkpoint" in capsys.readouterr().err

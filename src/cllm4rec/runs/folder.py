@@ -148,7 +148,9 @@ class RunFolder:
         best = read_state(self.best(stage))
         if best is None:
             return f"{stage}/best is missing (last/ names epoch {want})"
-        if best.get("epoch", -1) > last.get("epoch", 0):
+        if best.get("stage", stage) != stage:
+            return f"{stage}/best holds a {best.get('stage')} checkpoint"
+        if best.get("epoch", -1) > last.get("epoch", 0) and not last.get("complete"):
             return None  # written just before a kill, ahead of last/: the resume redoes that epoch and writes it again
         if best.get("epoch") != want:
             return f"{stage}/best holds epoch {best.get('epoch')}, but last/ names epoch {want}"

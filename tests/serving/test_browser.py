@@ -279,3 +279,14 @@ def test_a_keyed_server_asks_for_the_key_and_then_works(browser, keyed_url: str)
     rows = _pick_user(browser, keyed_url, "u4", 3)  # the key stays for the tab, across a reload
     assert len(rows) == 3
     browser.execute_script("sessionStorage.clear()")
+
+
+def test_the_docs_render_from_local_assets_with_an_authorize_button(browser, keyed_url: str) -> None:
+    """Swagger UI draws every operation from this server's own files (no internet here), and offers the key."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(keyed_url + "/docs")
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 8)
+    assert browser.find_elements(By.CSS_SELECTOR, "button.authorize")
+    scripts = [s.get_attribute("src") for s in browser.find_elements(By.TAG_NAME, "script") if s.get_attribute("src")]
+    assert scripts and all(s.startswith(keyed_url) for s in scripts)

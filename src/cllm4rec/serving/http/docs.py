@@ -1,8 +1,10 @@
-"""``/docs`` without the internet: Swagger UI's files served from the ``swagger-ui-bundle`` package, and the
-API key declared in the OpenAPI document, so the docs page's "Authorize" button sends it with every try."""
+"""``/docs`` without the internet: Swagger UI's files served from the ``fastapi-offline`` package (a Swagger
+UI 5 that reads OpenAPI 3.1, which FastAPI writes; ``swagger-ui-bundle`` ships 4.x, which cannot), and the API
+key declared in the OpenAPI document, so the docs page's "Authorize" button sends it with every try."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -23,11 +25,12 @@ SECURITY_SCHEMES = {
 def add_docs(app: FastAPI, *, keyed: bool) -> None:
     """Serve ``/docs`` from local assets (the app is built with ``docs_url=None, redoc_url=None``)."""
     try:
-        from swagger_ui_bundle import swagger_ui_path
+        import fastapi_offline
     except ImportError:
-        log.warning("/docs is off: the swagger-ui-bundle package is missing (pip install 'cllm4rec[serve]')")
+        log.warning("/docs is off: the fastapi-offline package is missing (pip install 'cllm4rec[serve]')")
         return
-    app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -36,7 +39,7 @@ def add_docs(app: FastAPI, *, keyed: bool) -> None:
             title=f"{app.title} - API docs",
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{ASSETS}/favicon.png",
             swagger_ui_parameters={"persistAuthorization": True},
         )
 

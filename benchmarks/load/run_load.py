@@ -136,6 +136,7 @@ def main() -> int:
                 rss_before_mib=round(rss_before, 1),
                 rss_after_mib=round(rss_mib(server.pid), 1),
                 mean_batch=round((after_sum - before_sum) / n_batches, 2),
+                load_avg_1m=round(os.getloadavg()[0], 2),
             )
             results.append(result)
             print(json.dumps(result), flush=True)

@@ -44,8 +44,12 @@ def test_prepare_refuses_existing_out_unless_forced(tmp_path: Path, capsys: pyte
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err
     assert (out / "keep.txt").exists()
-    assert main([*args, "--force", "--seed", "3"]) == 0
-    assert not (out / "keep.txt").exists() and Dataset.load(out).meta["seed"] == 3
+    assert main([*args, "--force"]) == 2  # not a dataset folder: --force does not delete the user's files
+    assert "is not a cllm4rec dataset folder" in capsys.readouterr().err and (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    assert main([*args, "--force"]) == 0  # an empty folder is no one's files
+    assert main([*args, "--force", "--seed", "3"]) == 0  # a prepared dataset is replaced
+    assert Dataset.load(out).meta["seed"] == 3
 
 
 def test_prepare_movielens_real(ml100k_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

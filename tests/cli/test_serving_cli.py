@@ -211,9 +211,10 @@ def test_truncated_checkpoint_file_is_a_one_line_error(tiny_run: Path, tmp_path:
 def test_upgrade_run_command(tiny_run: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    for manifest in run.glob("*/*/manifest.json"):
+    for manifest in run.glob("*/*/manifest.json"):  # the old format: no manifest, catalogue or dataset record
         manifest.unlink()
-    shutil.rmtree(run / "finetune" / "best" / "catalog")
+        shutil.rmtree(manifest.parent / "catalog")
+        (manifest.parent / "dataset.json").unlink()
     code, _, err = _run_cli(capsys, "recommend", "--run", str(run), "--user", "u3")
     assert code == 2 and f"cllm4rec upgrade-run --run {run}" in err
     code, out, _ = _run_cli(capsys, "upgrade-run", "--run", str(run))

@@ -90,15 +90,33 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from cllm4rec.cli.guards import writer_lock
     from cllm4rec.core.errors import CLLM4RecError
-    from cllm4rec.data.options import PrepareOptions, ReaderOptions, check_format
-    from cllm4rec.data.prepare import prepare_dataset
-    from cllm4rec.data.stats import dataset_stats, format_stats
+    from cllm4rec.core.files import check_output_folder, remove_stale_temporaries
+    from cllm4rec.data.options import check_format
 
     check_format(args.format)
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise CLLM4RecError(f"output folder {out} already exists (use --force to overwrite)")
+    with writer_lock(out, "dataset folder"):
+        remove_stale_temporaries(out)  # what a killed earlier prepare of this folder left beside it
+        check_output_folder(
+            out,
+            what="dataset",
+            marker="meta.json",
+            marker_key="content_hash",
+            inputs=[args.input, args.meta],
+            force=args.force,
+        )
+        if out.exists() and not args.force:
+            raise CLLM4RecError(f"output folder {out} already exists (use --force to overwrite)")
+        return _prepare_locked(args, out)
+
+
+def _prepare_locked(args: argparse.Namespace, out: Path) -> int:
+    from cllm4rec.data.options import PrepareOptions, ReaderOptions
+    from cllm4rec.data.prepare import prepare_dataset
+    from cllm4rec.data.stats import dataset_stats, format_stats
+
     sep = args.sep
     if sep is not None and sep.lower() in ("\\t", "tab"):
         sep = "\t"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cllm4rec.cli.common import add_device
@@ -74,20 +75,43 @@ def _options(args: argparse.Namespace, **extra):
     )
 
 
+def _prepare_run(args: argparse.Namespace, folder: str, config) -> None:
+    """Before a stage starts, on the writing process: a new run's guards (what ``--force`` may replace,
+    the backbone name), a resumed one's repair of a ``best/`` a kill left behind its ``last/``."""
+    from cllm4rec.cli.guards import check_backbone, is_launch_main
+    from cllm4rec.core.files import check_output_folder
+    from cllm4rec.runs.folder import MARKER, MARKER_KEY, RunFolder
+
+    if not is_launch_main():
+        return
+    run = RunFolder(Path(folder))
+    if config is not None and not args.resume:
+        inputs = [args.data, args.config] if hasattr(args, "data") else [args.config]
+        check_output_folder(run.root, what="run", marker=MARKER, marker_key=MARKER_KEY, inputs=inputs, force=args.force)
+        check_backbone(config.model.backbone)
+    elif run.exists:
+        for message in run.repair(run.config()):
+            print(f"cllm4rec: repaired {run.root}: {message}", file=sys.stderr)
+
+
 def _pretrain(args: argparse.Namespace) -> int:
+    from cllm4rec.cli.guards import writer_lock
     from cllm4rec.runs.config import RunConfig
     from cllm4rec.training.runner import is_main_process, run_pretrain_stage
 
     config = _config(args)
     if config is None and not args.resume:
         config = RunConfig()
-    state = run_pretrain_stage(args.out, args.data, config, _options(args))
+    with writer_lock(args.out, "run folder"):
+        _prepare_run(args, args.out, config)
+        state = run_pretrain_stage(args.out, args.data, config, _options(args))
     if is_main_process():
         print(f"pretraining done: {state.epoch} epochs, {state.step} steps; checkpoints in {args.out}/pretrain")
     return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
+    from cllm4rec.cli.guards import writer_lock
     from cllm4rec.runs.config import load_config
     from cllm4rec.runs.folder import RunFolder
     from cllm4rec.training.runner import is_main_process, run_finetune_stage
@@ -97,14 +121,19 @@ def _finetune(args: argparse.Namespace) -> int:
         overrides = load_config(args.preset, args.config, args.overrides)
     elif args.overrides:  # key=value alone changes those keys of the run's own config, nothing else
         overrides = load_config(overrides=args.overrides, base=RunFolder(Path(args.run)).config())
-    state = run_finetune_stage(args.run, overrides, _options(args), data=args.data)
+    with writer_lock(args.run, "run folder"):
+        _prepare_run(args, args.run, None)
+        state = run_finetune_stage(args.run, overrides, _options(args), data=args.data)
     if is_main_process():
         print(f"finetuning done: best epoch {state.best_epoch} (validation score {state.best_metric:.4f})")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
+    from cllm4rec.cli.guards import is_launch_main, writer_lock
+    from cllm4rec.core.files import read_json, write_json_atomic
     from cllm4rec.runs.config import RunConfig
+    from cllm4rec.runs.folder import RunFolder
     from cllm4rec.training.budget import parse_budget
     from cllm4rec.training.runner import is_main_process, run_train
 
@@ -112,7 +141,19 @@ def _train(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None and not args.resume:
         config = RunConfig()
-    result = run_train(args.out, args.data, config, _options(args, budget=budget))
+    run = RunFolder(Path(args.out))
+    with writer_lock(args.out, "run folder"):
+        if args.resume and run.finished():  # its results stand as they are: nothing is trained or rewritten
+            if is_launch_main():
+                print(f"cllm4rec: {run.root} has finished; its results in {run.metrics_file}:", file=sys.stderr)
+                print(json.dumps(read_json(run.metrics_file), indent=2))
+            return 0
+        _prepare_run(args, args.out, config)
+        earlier = run.trained_seconds() if args.resume and run.exists else 0.0
+        result = run_train(args.out, args.data, config, _options(args, budget=budget))
+        if earlier and is_launch_main():  # the whole run's time: the parts before this one, then this part
+            result["train_seconds"] = round(earlier + result["train_seconds"], 1)
+            write_json_atomic(run.metrics_file, result)
     if is_main_process():
         print(json.dumps(result, indent=2))
     return 0

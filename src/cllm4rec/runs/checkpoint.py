@@ -81,13 +81,27 @@ class RunRecord:
 def read_record(path: Path) -> RunRecord:
     """The run record of a verified checkpoint; an old checkpoint without one is a clear error."""
     if not (path / "catalog").is_dir() or not (path / "dataset.json").is_file():
-        raise CLLM4RecError(legacy_message(path))
+        raise CLLM4RecError(legacy_message(path) if is_legacy(path) else damaged_message(path))
     try:
         config = config_from_dict(yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {})
         info = DatasetInfo(**json.loads((path / "dataset.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
         raise CLLM4RecError(f"cannot read the run record of checkpoint {path}: {exc}") from exc
     return RunRecord(config, info, Catalog.load(path / "catalog"))
+
+
+def is_legacy(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint of the old format: no manifest and none of the files that came with
+    it (catalogue, dataset record). One that has them but lacks its manifest is damaged, not old."""
+    return not (path / MANIFEST).is_file() and not (path / "catalog").exists() and not (path / "dataset.json").exists()
+
+
+def damaged_message(path: Path) -> str:
+    """A checkpoint of the current format whose manifest is gone: its files can no longer be checked."""
+    return (
+        f"checkpoint {path} is damaged: its {MANIFEST} is missing, so its files cannot be verified "
+        "(it is not an old-format checkpoint); restore it from a copy or train again"
+    )
 
 
 def legacy_message(path: Path) -> str:
@@ -148,6 +162,8 @@ def verify_checkpoint(path: Path, *, required: bool = True) -> bool:
     """
     file = path / MANIFEST
     if not file.is_file():
+        if not is_legacy(path):
+            raise CLLM4RecError(damaged_message(path))
         if required:
             raise CLLM4RecError(legacy_message(path))
         return False

@@ -14,18 +14,25 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.core.files import read_json, write_json_atomic, write_text_atomic
+from cllm4rec.core.files import (
+    atomic_dir,
+    check_output_folder,
+    read_json,
+    remove_stale_temporaries,
+    write_text_atomic,
+)
 from cllm4rec.data import Dataset
-from cllm4rec.runs.checkpoint import dataset_hash, read_state
+from cllm4rec.runs.checkpoint import copy_checkpoint, dataset_hash, read_state
 from cllm4rec.runs.config import RunConfig, dump_config, load_config
 
 STAGES = ("pretrain", "finetune")
+MARKER, MARKER_KEY = "run.json", "dataset_hash"
+"""What makes a folder a cllm4rec run folder, the only kind ``--force`` clears (a dataset has ``meta.json``)."""
 
 
 @dataclass
@@ -67,25 +74,24 @@ class RunFolder:
 
     def create(self, config: RunConfig, dataset: Dataset, *, seed: int, device: str, force: bool) -> None:
         """Start a new run folder; an existing one is refused unless ``force`` (then it is cleared)."""
-        if self.root.exists() and any(self.root.iterdir()):
-            if not force:
-                raise CLLM4RecError(
-                    f"run folder {self.root} already exists; use --resume to continue it or --force to start over"
-                )
-            shutil.rmtree(self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.config_file, dump_config(config))
-        write_json_atomic(
-            self.info_file,
-            {
+        check_output_folder(
+            self.root, what="run", marker=MARKER, marker_key=MARKER_KEY, inputs=[dataset.path], force=force
+        )
+        if self.root.exists() and any(self.root.iterdir()) and not force:
+            raise CLLM4RecError(
+                f"run folder {self.root} already exists; use --resume to continue it or --force to start over"
+            )
+        with atomic_dir(self.root, force=True) as tmp:  # the new folder appears whole, replacing the old at once
+            (tmp / self.config_file.name).write_text(dump_config(config), encoding="utf-8")
+            info = {
                 "dataset": str(Path(dataset.path).resolve()) if dataset.path else None,
                 "dataset_hash": dataset_hash(dataset),
                 "seed": seed,
                 "device": device,
                 "n_users": dataset.n_users,
                 "n_items": dataset.n_items,
-            },
-        )
+            }
+            (tmp / self.info_file.name).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Refuse to continue a run with a dataset other than the one it started with."""
@@ -112,10 +118,87 @@ class RunFolder:
         except (OSError, ValueError) as exc:
             raise CLLM4RecError(f"cannot read {file}: {exc}") from exc
 
+    @property
+    def metrics_file(self) -> Path:
+        return self.root / "metrics.json"
+
+    def finished(self) -> bool:
+        """Whether ``cllm4rec train`` completed here: its test results are written (they come last)."""
+        return self.exists and self.metrics_file.is_file()
+
+    def trained_seconds(self) -> float:
+        """Seconds of the epochs its checkpoints hold, over both stages: what earlier parts of a resumed run
+        spent (an epoch a kill interrupted is redone and counted once)."""
+        total = 0.0
+        for stage in STAGES:
+            state = read_state(self.last(stage)) or {}
+            total += sum(float(row.get("seconds", 0.0)) for row in state.get("history", []))
+        return total
+
+    def best_mismatch(self, stage: str) -> str | None:
+        """Why ``<stage>/best`` is not what ``<stage>/last`` says it should hold, or None when it is.
+
+        ``last/state.json`` names the best epoch (or none, without validation: then best/ is the final
+        epoch, written once the stage is complete); ``best/state.json`` says which epoch it holds."""
+        last = read_state(self.last(stage))
+        if last is None or (last.get("best_epoch") is None and not last.get("complete")):
+            return None
+        want = last.get("best_epoch")
+        want = last.get("epoch") if want is None else want
+        best = read_state(self.best(stage))
+        if best is None:
+            return f"{stage}/best is missing (last/ names epoch {want})"
+        if best.get("stage", stage) != stage:
+            return f"{stage}/best holds a {best.get('stage')} checkpoint"
+        if best.get("epoch", -1) > last.get("epoch", 0) and not last.get("complete"):
+            return None  # written just before a kill, ahead of last/: the resume redoes that epoch and writes it again
+        if best.get("epoch") != want:
+            return f"{stage}/best holds epoch {best.get('epoch')}, but last/ names epoch {want}"
+        return None
+
+    def targets(self) -> list[Path]:
+        """Every file and folder the training commands write (atomically) in the run folder."""
+        files = [self.config_file, self.info_file, self.metrics_file, self.root / "training_curves.png"]
+        for stage in STAGES:
+            files += [self.last(stage), self.best(stage), self.log_file(stage)]
+        return files
+
+    def repair(self, config: RunConfig) -> list[str]:
+        """Make each stage's ``best/`` what its ``last/`` names, where a kill between the two writes left them
+        apart (folders written before the pair was ordered, or the end of an unvalidated stage), after
+        removing what killed writers left beside its files; returns what it did. ``best/`` is a copy of
+        ``last/`` there, except with a moving average (``ema``), whose averaged tables only the stage itself
+        can write: that mismatch is an error."""
+        repaired = []
+        for target in self.targets():
+            for path in remove_stale_temporaries(target):
+                repaired.append(f"removed {path.name}, left by a killed writer")
+        for stage, ema in (("pretrain", config.pretrain.ema), ("finetune", config.finetune.ema)):
+            problem = self.best_mismatch(stage)
+            if problem is None:
+                continue
+            last = read_state(self.last(stage)) or {}
+            want = last.get("best_epoch")
+            if ema or (want is not None and want != last.get("epoch")):
+                raise CLLM4RecError(
+                    f"run folder {self.root} is inconsistent: {problem}, and it cannot be rebuilt from last/; "
+                    f"start the stage over (cllm4rec train --out {self.root} --force ...)"
+                )
+            copy_checkpoint(self.last(stage), self.best(stage))
+            repaired.append(f"{problem}: copied last/ to best/")
+        return repaired
+
     def final(self) -> tuple[Path, str]:
         """The checkpoint a finished run serves from, and its prompt style (``rec`` or pretrained ``lm``)."""
         if not self.exists:
             raise CLLM4RecError(f"{self.root} is not a cllm4rec run folder (no run.json)")
+        for stage in STAGES:
+            problem = self.best_mismatch(stage)
+            if problem is not None:
+                raise CLLM4RecError(
+                    f"run folder {self.root} is inconsistent: {problem}; repair it with "
+                    f"'cllm4rec train --out {self.root} --resume'"
+                )
         if read_state(self.best("finetune")) is not None:
             return self.best("finetune"), "rec"
         if read_state(self.best("pretrain")) is not None:

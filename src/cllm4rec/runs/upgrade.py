@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
-from cllm4rec.runs.checkpoint import MANIFEST, RunRecord, read_state, write_manifest
+from cllm4rec.runs.checkpoint import MANIFEST, RunRecord, damaged_message, is_legacy, read_state, write_manifest
 from cllm4rec.runs.folder import STAGES, RunFolder
 
 
@@ -19,12 +19,14 @@ def upgrade_run(run_dir: str | Path, data: str | Path | None = None) -> list[Pat
     """Make every checkpoint of ``run_dir`` self-contained; returns the checkpoints it changed."""
     run = RunFolder(Path(run_dir))
     info = run.info()
-    pending = [
-        path
-        for stage in STAGES
-        for path in (run.last(stage), run.best(stage))
-        if read_state(path) is not None and not (path / MANIFEST).is_file()
-    ]
+    pending = []
+    for stage in STAGES:
+        for path in (run.last(stage), run.best(stage)):
+            if read_state(path) is None or (path / MANIFEST).is_file():
+                continue
+            if not is_legacy(path):  # has a catalogue or dataset record: written by this version, then damaged
+                raise CLLM4RecError(damaged_message(path) + "; upgrade-run converts only old-format checkpoints")
+            pending.append(path)
     if not pending:
         return []
     source = data or info.get("dataset")

@@ -13,6 +13,7 @@ the same text), sampled with a fixed seed when ``temperature > 0``; bounded in n
 from __future__ import annotations
 
 import re
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -68,7 +69,7 @@ class Explanation:
     prompt: str
     note: str | None
     new_tokens: int
-    stopped: str  # "eos", "max_tokens" or "time"
+    stopped: str  # "eos", "max_tokens", "time" or "cancelled"
     seconds: float
     greedy: bool
 
@@ -106,10 +107,12 @@ def explain(
     options: ExplainOptions | None = None,
     *,
     dataset: Dataset | None = None,
+    cancel: threading.Event | None = None,
 ) -> Explanation:
     """Generate a short text about ``item`` (external ID) for ``user`` (external ID) with the content side.
 
     The templates need the run's texts: ``dataset`` (already loaded), else the dataset folder the run records.
+    Setting ``cancel`` (from another thread: the client went away) stops generation at its next token.
     """
     options = (options or ExplainOptions()).check()
     catalog = loaded.catalog
@@ -135,13 +138,14 @@ def explain(
                 inputs_embeds=embeds,
                 attention_mask=torch.ones_like(ids),
                 generation_config=_generation_config(model.backbone, hf_tok, options),
+                stopping_criteria=_stop_when_set(cancel),
             )
     seconds = time.perf_counter() - started
     new = out[0].tolist()  # with inputs_embeds only, generate returns just the new tokens
     eos = hf_tok.eos_token_id
     stopped = "eos" if new and eos is not None and new[-1] == eos else "max_tokens"
     if stopped == "max_tokens" and len(new) < options.max_new_tokens:
-        stopped = "time"
+        stopped = "cancelled" if cancel is not None and cancel.is_set() else "time"
     text = hf_tok.decode([t for t in new if t != eos], skip_special_tokens=True).strip()
     if stopped != "eos":
         text = _trim_to_sentence(text)
@@ -158,6 +162,18 @@ def explain(
         seconds=round(seconds, 3),
         greedy=greedy,
     )
+
+
+def _stop_when_set(cancel: threading.Event | None):
+    """A stopping criterion that ends generation once ``cancel`` is set (checked after every token)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+            stop = cancel is not None and cancel.is_set()
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Cancelled()])
 
 
 def _generation_config(backbone: torch.nn.Module, hf_tok: object, options: ExplainOptions):

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from cllm4rec.evaluation import evaluate, selection_score
 from cllm4rec.model.recommender import CLLM4RecRecommender
-from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
+from cllm4rec.runs.checkpoint import save_checkpoint
 from cllm4rec.runs.config import FinetuneConfig, PretrainConfig
 from cllm4rec.runs.folder import STAGES, RunFolder
 from cllm4rec.training.averaging import TableAverage
@@ -122,13 +122,14 @@ def close_epoch(
     row["seconds"] = round(time.perf_counter() - started, 2)
     state.epoch = row["epoch"]
     state.history.append(row)
-    if ctx.is_main:
-        save_checkpoint(run.last(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
+    if ctx.is_main:  # best/ before last/: a kill between them leaves last/ at the epoch before, which a resume
+        # redoes and so writes best/ again; last/ never names a best epoch that best/ does not hold
         if improved and average is not None and average.ready:  # best/ holds the averaged tables
             with average.applied():
                 save_checkpoint(run.best(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
         elif improved:
-            copy_checkpoint(run.last(state.stage), run.best(state.stage))
+            save_checkpoint(run.best(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
+        save_checkpoint(run.last(state.stage), ctx.model, optimizers, state.to_dict(), ctx.record)
         log_epoch(run, state.stage, state.history, row)
     ctx.accelerator.wait_for_everyone()
 

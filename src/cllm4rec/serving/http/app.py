@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from cllm4rec import __version__
 from cllm4rec.core.errors import CLLM4RecError
@@ -33,12 +35,19 @@ from cllm4rec.data import Dataset
 from cllm4rec.serving.explain import MAX_NEW_TOKENS_LIMIT, ExplainOptions, explain
 from cllm4rec.serving.http.auth import API_KEY_ENV
 from cllm4rec.serving.http.batching import MicroBatcher, ServerBusyError
-from cllm4rec.serving.http.guard import Guard, error_body, log
+from cllm4rec.serving.http.docs import add_docs
+from cllm4rec.serving.http.guard import ECHOED_CHARS, Guard, error_body, log, printable, shown
 from cllm4rec.serving.http.metrics import ServiceMetrics
 from cllm4rec.serving.recommend import LoadedRun, Recommendation, recommend
 from cllm4rec.serving.recommend import Query as RecQuery
 
 STATIC_DIR = Path(__file__).parent / "static"
+DISCONNECT_POLL_SECONDS = 0.1
+"""How often a running explanation checks that its client is still there."""
+CLIENT_GONE = 499
+"""The status logged for a request whose client disconnected before the answer (nginx's convention)."""
+MAX_ERROR_DETAILS = 20
+"""Most validation errors a 422 lists (a history of 1,000 bad entries would otherwise list them all)."""
 
 
 @dataclass(frozen=True)
@@ -180,13 +189,13 @@ class Service:
     def user_index(self, user: str) -> int:
         index = self.catalog.user_index.get(user)
         if index is None:
-            raise HTTPException(404, f"unknown user {user!r}: not in this run's dataset")
+            raise HTTPException(404, f"unknown user {shown(user)}: not in this run's dataset")
         return index
 
     def item_index(self, item: str) -> int:
         index = self.catalog.item_index.get(item)
         if index is None:
-            raise HTTPException(404, f"unknown item {item!r}: not in this run's dataset")
+            raise HTTPException(404, f"unknown item {shown(item)}: not in this run's dataset")
         return index
 
 
@@ -196,6 +205,18 @@ def _unprocessable(message: str) -> HTTPException:
 
 def _response(user: str | None, k: int, recs: list[Recommendation]) -> RecommendResponse:
     return RecommendResponse(user=user, k=k, items=[Item(**r.to_dict()) for r in recs])
+
+
+def allowed_methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """The methods some route of the app takes at this request's path (GET implies HEAD)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def run_texts(loaded: LoadedRun) -> Dataset | None:
@@ -240,16 +261,28 @@ def create_app(
         version=__version__,
         description="Recommendations, item details and explanations from a trained CLLM4Rec run.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
+    add_docs(app, keyed=bool(api_key))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=exc.headers)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "allow"}
+        if exc.status_code == 405:  # every method the path takes, not only those of the first route matched
+            allowed = allowed_methods(app, request.scope)
+            headers["allow"] = ", ".join(allowed)
+            message = f"method {request.method} is not allowed here; this path takes {', '.join(allowed)}"
+            return JSONResponse(error_body(405, message), 405, headers=headers)
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))} for e in exc.errors()]
+        details = [  # a location can be a key the client sent: escaped and capped like every echoed value
+            {"loc": [printable(str(p), ECHOED_CHARS) for p in e.get("loc", ())], "message": str(e.get("msg", ""))}
+            for e in exc.errors()[:MAX_ERROR_DETAILS]
+        ]
         summary = "; ".join(f"{'.'.join(d['loc'][1:]) or d['loc'][0]}: {d['message']}" for d in details[:3])
         return JSONResponse(error_body(422, f"invalid request: {summary}", details), 422)
 
@@ -268,7 +301,7 @@ def create_app(
     ) -> RecommendResponse:
         """Top-k items for a user of the dataset; everything they are known to have seen is excluded."""
         index = service.user_index(user)
-        service.check_k(k, len(service.history(index)), f"user {user!r}")
+        service.check_k(k, len(service.history(index)), f"user {shown(user)}")
         recs = await service.batcher.submit(("user", k), user)
         return _response(user, k, recs)
 
@@ -280,7 +313,8 @@ def create_app(
             raise _unprocessable(f"the history has {len(history)} items; at most {options.max_history} are accepted")
         unknown = [i for i in history if i not in catalog.item_index]
         if unknown:
-            raise HTTPException(404, f"unknown item ID(s) in the history: {', '.join(map(repr, unknown[:5]))}")
+            listed = ", ".join(map(shown, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise HTTPException(404, f"unknown item ID(s) in the history: {listed}")
         service.check_k(body.k, len(set(history)), "this history")
         recs = await service.batcher.submit(("history", body.k), history)
         return _response(None, body.k, recs)
@@ -308,13 +342,16 @@ def create_app(
 
     @app.get("/v1/explain", response_model=ExplainResponse, tags=["explain"])
     async def explain_pair(
+        request: Request,
         user: Annotated[str, Query(min_length=1, max_length=256)],
         item: Annotated[str, Query(min_length=1, max_length=256)],
         max_tokens: Annotated[int, Query(ge=1, le=MAX_NEW_TOKENS_LIMIT)] = 60,
         temperature: Annotated[float, Query(ge=0.0, le=5.0)] = 0.0,
         seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    ) -> ExplainResponse:
-        """A short text from the content side for this user-item pair (greedy unless temperature > 0)."""
+    ) -> ExplainResponse | Response:
+        """A short text from the content side for this user-item pair (greedy unless temperature > 0).
+
+        Generation stops when the client disconnects."""
         service.user_index(user)
         service.item_index(item)
         if dataset is None:
@@ -327,11 +364,24 @@ def create_app(
         assert service.explain_slots is not None  # set at start-up
         if service.explain_slots.locked():
             raise ServerBusyError("too many explanations in progress; retry later")
+        cancel = threading.Event()
         async with service.explain_slots:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                service.explain_executor, partial(explain, loaded, user, item, gen, dataset=dataset)
+            running = loop.run_in_executor(
+                service.explain_executor, partial(explain, loaded, user, item, gen, dataset=dataset, cancel=cancel)
             )
+            try:
+                while not (await asyncio.wait({running}, timeout=DISCONNECT_POLL_SECONDS))[0]:
+                    if await request.is_disconnected():  # nobody to answer: stop at the next token
+                        cancel.set()
+                        break
+                result = await running
+            finally:
+                if not running.done():
+                    cancel.set()
+        if cancel.is_set():
+            log.info("explanation for a client that went away stopped after %d tokens", result.new_tokens)
+            return Response(status_code=CLIENT_GONE)
         return ExplainResponse(**result.to_dict())
 
     @app.get("/health", tags=["service"])
@@ -363,5 +413,11 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(Guard, metrics=service.metrics, api_key=api_key or None, max_body_bytes=options.max_body_bytes)
+    app.add_middleware(
+        Guard,
+        metrics=service.metrics,
+        api_key=api_key or None,
+        max_body_bytes=options.max_body_bytes,
+        routes=lambda: app.routes,
+    )
     return app

@@ -5,7 +5,14 @@ from __future__ import annotations
 import hmac
 
 API_KEY_ENV = "CLLM4REC_API_KEY"
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/", "/docs", "/openapi.json"})
+"""What needs no key: liveness, the page and the API docs (they hold no data, and are where a key is entered)."""
+PUBLIC_PREFIXES = ("/static/", "/docs-assets/")
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is served without the key."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 def _header(scope: dict, name: bytes) -> bytes | None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from cllm4rec.serving.http.auth import PUBLIC_PATHS, key_matches
+from starlette.routing import Match, Mount
+
+from cllm4rec.serving.http.auth import is_public, key_matches
 from cllm4rec.serving.http.metrics import ServiceMetrics
 
 Scope = dict[str, Any]
@@ -23,6 +26,32 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("cllm4rec.serve")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LOGGED_PATH_CHARS = 512
+"""Longest request target (path and query) a log line carries; the rest is counted, not written."""
+ECHOED_CHARS = 64
+"""Longest client-supplied value an error message repeats back."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return "\\\\" if code == 0x5C else f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: str, limit: int) -> str:
+    """``value`` safe for a log line or an error message: every control character (newline, NUL, escape...)
+    and the backslash written as an escape, so nothing can start a forged line; at most ``limit`` characters
+    of it, then how many more there were."""
+    text = _CONTROL.sub(_escape, value[:limit])
+    if len(value) > limit:
+        text += f"...(+{len(value) - limit} chars)"
+    return text
+
+
+def shown(value: object) -> str:
+    """A client-supplied ID as an error message quotes it: escaped, capped, in quotes."""
+    return "'" + printable(str(value), ECHOED_CHARS) + "'"
 
 
 def error_body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -40,11 +69,31 @@ async def send_json_error(send: Send, status: int, message: str, headers: list[t
     await send({"type": "http.response.body", "body": body})
 
 
+def route_template(routes: Sequence[Any], scope: Scope) -> str:
+    """The route a request is for, as a metrics label: its path template (``/static/{path}`` for a mount),
+    found by matching the app's routes before the app runs, so requests answered before routing (401, 413)
+    and mounts count under their route; ``unmatched`` only for a path no route serves."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE and getattr(route, "path", None):
+            return f"{route.path}/{{path}}" if isinstance(route, Mount) else route.path
+    return "unmatched"
+
+
 class Guard:
     """ASGI middleware: see the module docstring."""
 
-    def __init__(self, app: Any, *, metrics: ServiceMetrics, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        metrics: ServiceMetrics,
+        api_key: str | None,
+        max_body_bytes: int,
+        routes: Callable[[], Sequence[Any]] = list,
+    ) -> None:
         self.app, self.metrics, self.api_key, self.max_body_bytes = app, metrics, api_key, max_body_bytes
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,15 +101,21 @@ class Guard:
             return
         started = time.perf_counter()
         state = {"status": 500, "started": False}
+        method = scope.get("method", "")
+        if method == "HEAD":  # every GET route answers HEAD: the same status and headers, no body
+            scope = {**scope, "method": "GET"}
+        template = route_template(self.routes(), dict(scope))
 
         async def observed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"], state["started"] = message["status"], True
+            elif method == "HEAD" and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         self.metrics.in_flight.inc()
         try:
-            if self.api_key and scope["path"] not in PUBLIC_PATHS and not key_matches(self.api_key, scope):
+            if self.api_key and not is_public(scope["path"]) and not key_matches(self.api_key, scope):
                 await send_json_error(
                     observed_send,
                     401,
@@ -72,12 +127,12 @@ class Guard:
                 if limited is not None:
                     await self.app(scope, limited, observed_send)
         except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            log.exception("unhandled error on %s %s", method, printable(scope.get("path", ""), LOGGED_PATH_CHARS))
             if not state["started"]:
                 await send_json_error(observed_send, 500, "internal server error")
         finally:
             self.metrics.in_flight.dec()
-            self._record(scope, state["status"], time.perf_counter() - started)
+            self._record(scope, template, method, state["status"], time.perf_counter() - started)
 
     async def _limit_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         """A ``receive`` that replays the body read so far, or None after answering 413."""
@@ -107,13 +162,11 @@ class Guard:
 
         return replayed
 
-    def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
-        method = scope.get("method", "")
+    def _record(self, scope: Scope, template: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in KNOWN_METHODS else "other"  # a label per made-up method would grow forever
         self.metrics.requests.labels(template, method, str(status)).inc()
         self.metrics.latency.labels(template).observe(seconds)
         client = scope.get("client") or ("-", 0)
         query = scope.get("query_string", b"").decode("latin-1")
-        path = scope.get("path", "") + (f"?{query}" if query else "")
+        path = printable(scope.get("path", "") + (f"?{query}" if query else ""), LOGGED_PATH_CHARS)
         log.info("%s %s %s %d %.1fms", client[0], method, path, status, seconds * 1000)

@@ -64,16 +64,23 @@ def main() -> None:
     t0 = time.perf_counter()
     ctx = engine.build_context(ds, cfg, seed=98765, progress=False)
     out["setup"] = time.perf_counter() - t0
-    opts = engine.make_optimizers(ctx.model, cfg.pretrain.lr, cfg.pretrain.user_lr_scale)
+    n_docs = int((ds.train.getnnz(axis=1) > 0).sum())
+    l_batch = engine.stage_batch_size(cfg.pretrain.batch_size, cfg.pretrain.max_steps, n_docs)
+    r_batch = engine.stage_batch_size(cfg.finetune.batch_size, cfg.finetune.max_steps, n_docs)
+    opts = engine.make_optimizers(
+        ctx.model, cfg.pretrain.lr, cfg.pretrain.user_lr_scale, l_batch / cfg.pretrain.batch_size
+    )
     t0 = time.perf_counter()
     docs = interaction_docs(ctx.tok, ds.train, np.random.default_rng(1), True)
     out["data_L"] = time.perf_counter() - t0
     coll = collab_objective(cfg.pretrain.collab_target, cfg.pretrain.collab_readout)
-    out["L"] = time_pass(ctx, coll, docs, cfg.pretrain.batch_size, opts["collab"], args.steps)
+    out["L"] = time_pass(ctx, coll, docs, l_batch, opts["collab"], args.steps)
     t0 = time.perf_counter()
     content = content_docs(ctx.tok, ds, cfg.model.max_length)
     out["data_C_once"] = time.perf_counter() - t0
-    sampled = engine.sample_docs(content, cfg.pretrain.content_fraction, np.random.default_rng(2))
+    sampled = engine.sample_docs(
+        content, cfg.pretrain.content_fraction, np.random.default_rng(2), cfg.pretrain.content_max_docs
+    )
     out["C"] = time_pass(ctx, CONTENT, sampled, cfg.pretrain.batch_size, opts["content"], args.steps)
     t0 = time.perf_counter()
     rec = rec_docs(
@@ -86,7 +93,7 @@ def main() -> None:
     )
     out["data_R"] = time.perf_counter() - t0
     rdocs = [(p, []) for p in rec.prompts]
-    out["R"] = time_pass(ctx, REC, rdocs, cfg.finetune.batch_size, opts["collab"], args.steps, targets=rec.targets)
+    out["R"] = time_pass(ctx, REC, rdocs, r_batch, opts["collab"], args.steps, targets=rec.targets)
     if not args.no_validation:
         t0 = time.perf_counter()
         validation_row(ctx, DEFAULT_SELECTION_KEYS, style="lm")

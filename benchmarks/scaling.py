@@ -189,63 +189,88 @@ def interaction_batch(
     return collate(docs, tok.pad_id, args.max_length).to(args.device)
 
 
-# ----- users ---------------------------------------------------------------------------------------------
-def users_sweep(args: argparse.Namespace) -> dict[str, Any]:
-    """Estimated L-pass epoch time for each number of synthetic users (bounded number of timed steps)."""
-    from cllm4rec.training.engine import make_optimizers
-    from cllm4rec.training.objectives import COLLAB, ObjectiveModule
+# ----- training growth: users and items ------------------------------------------------------------------
+def train_sweep(args: argparse.Namespace, axis: str) -> dict[str, Any]:
+    """Estimated L-pass epoch time of the shipped ``quick`` step for each number of users (``axis="users"``,
+    the dataset's items) or items (``axis="items"``, ``--fixed`` users), a bounded number of timed steps."""
+    from types import SimpleNamespace
 
+    from cllm4rec.runs.config import load_config
+    from cllm4rec.training.engine import make_optimizers, stage_batch_size, train_step
+    from cllm4rec.training.objectives import ObjectiveModule, collab_objective
+    from cllm4rec.training.sharding import make_accelerator
+
+    cfg = load_config("quick")
+    m, p = cfg.model, cfg.pretrain
     dataset = Dataset.load(args.data)
     lengths_pool = history_lengths(args.data)
     loaded = load_backbone(args.backbone)
-    rows = []
     hidden = int(loaded.model.get_input_embeddings().weight.shape[1])
-    for n_users in [int(s) for s in args.sizes.split(",")]:
-        # two user tables, plus the collaborative one's gradient and two Adam moments, fp32, and 1 GiB margin
-        need_mib = 5 * n_users * hidden * 4 / 2**20 + 1024
+    accelerator = make_accelerator(torch.device(args.device))
+    objective = collab_objective(p.collab_target, p.collab_readout)
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        n_users, n_items = (size, dataset.n_items) if axis == "users" else (args.fixed, size)
+        # four tables, Adam's two moments of the collaborative ones, fp32, and 1 GiB margin
+        need_mib = 8 * (n_users + n_items) * hidden * 4 / 2**20 + 1024
         if need_mib > available_mib():
-            tqdm.write(f"I={n_users}: skipped, needs about {need_mib:.0f} MiB more, {available_mib():.0f} available")
-            rows.append({"n_users": n_users, "error": f"skipped: needs {need_mib:.0f} MiB"})
+            tqdm.write(f"{axis}={size}: skipped, needs about {need_mib:.0f} MiB, {available_mib():.0f} available")
+            rows.append({"n_users": n_users, "n_items": n_items, "error": f"skipped: needs {need_mib:.0f} MiB"})
             continue
-        rng = np.random.default_rng([args.seed, n_users])
-        history = synthetic_history(n_users, dataset.n_items, lengths_pool, rng)
-        model, build_s = build_model(args, n_users, dataset.n_items, loaded)
-        tok = loaded.id_tokenizer(n_users, dataset.n_items)
-        prompt_len = len(interaction_prompt(tok, 0))
-        doc_len = np.minimum(prompt_len + np.diff(history.indptr), args.max_length)
-        order = np.argsort(doc_len, kind="stable")
-        chunks = [order[k : k + args.batch_size] for k in range(0, n_users, args.batch_size)]
+        rng = np.random.default_rng([args.seed, n_users, n_items])
+        history = synthetic_history(n_users, n_items, lengths_pool, rng)
+        start = time.perf_counter()
+        model = CLLM4Rec(
+            loaded,
+            n_users,
+            n_items,
+            init_scale=m.init_scale,
+            seed=args.seed,
+            item_bias=m.item_bias,
+            readout=m.readout,
+            center_head=m.center_head,
+            collab_layers=m.collab_layers,
+        ).to(args.device)
+        model.set_sparse_grads(True)
+        if args.precision != "auto":
+            model.autocast = model.force_autocast = args.precision == "bf16"
+        build_s = time.perf_counter() - start
+        tok = loaded.id_tokenizer(n_users, n_items)
+        batch_size = stage_batch_size(p.batch_size, p.max_steps, n_users)
+        optimizer = make_optimizers(model, p.lr, p.user_lr_scale, batch_size / p.batch_size)["collab"]
+        ctx = SimpleNamespace(
+            accelerator=accelerator,
+            objectives=ObjectiveModule(model),
+            tok=tok,
+            model_config=replace_max_length(m, args.max_length),
+            dataset=SimpleNamespace(n_items=n_items),
+            device=torch.device(args.device),
+        )
+        docs = [
+            (interaction_prompt(tok, u), [tok.item_token(int(j)) for j in rng.permutation(history[u].indices)])
+            for u in range(n_users)
+        ]
+        order = np.argsort([len(a) + len(b) for a, b in docs], kind="stable")
+        chunks = [order[k : k + batch_size] for k in range(0, n_users, batch_size)]
         picks = np.linspace(0, len(chunks) - 1, args.steps).round().astype(int)
-        module = ObjectiveModule(model)
-        optimizer = make_optimizers(model, lr=1e-3, user_lr_scale=10.0)["collab"]
         model.train()
-
-        timed = [interaction_batch(tok, history, chunks[k], rng, args) for k in picks]
-        fwd_bwd, opt_s = [], []
-        for n, batch in enumerate(tqdm([timed[0], *timed], desc=f"I={n_users}", leave=False, dynamic_ncols=True)):
-            start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            total, _, _ = module(COLLAB, batch, args.lambda_c)
-            total.backward()
-            sync(args.device)
-            middle = time.perf_counter()
-            optimizer.step()
-            sync(args.device)
-            end = time.perf_counter()
-            if n > 0:  # the first is an untimed warm-up
-                fwd_bwd.append(middle - start)
-                opt_s.append(end - middle)
-        step_s = float(np.mean(fwd_bwd) + np.mean(opt_s))
+        phases: dict[str, float] = {}
+        for n, k in enumerate(tqdm([picks[0], *picks], desc=f"{axis}={size}", leave=False, dynamic_ncols=True)):
+            timed = phases if n > 0 else {}  # the first is an untimed warm-up
+            train_step(ctx, objective, docs, np.sort(chunks[k]), p.lambda_c, None, optimizer, phases=timed)
+        sync(args.device)
+        per_step = {key: value / len(picks) for key, value in phases.items()}
         row = {
             "n_users": n_users,
-            "n_items": dataset.n_items,
+            "n_items": n_items,
             "interactions": int(history.nnz),
+            "batch_size": batch_size,
             "batches_per_epoch": len(chunks),
-            "timed_steps": len(timed),
-            "fwd_bwd_s_per_step": round(float(np.mean(fwd_bwd)), 3),
-            "optimizer_s_per_step": round(float(np.mean(opt_s)), 4),
-            "epoch_seconds_estimate": round(step_s * len(chunks), 1),
-            "epoch_tokens": int(doc_len.sum()),
+            "timed_steps": len(picks),
+            "fwd_bwd_s_per_step": round(per_step["forward"] + per_step["backward"], 3),
+            "optimizer_s_per_step": round(per_step["optimizer"], 4),
+            "epoch_seconds_estimate": round(sum(per_step.values()) * len(chunks), 1),
+            "optimizer_epoch_seconds": round(per_step["optimizer"] * len(chunks), 2),
             "build_seconds": round(build_s, 2),
             "id_tables_mib": round(table_mib(model), 1),
             "autocast_bf16": model.autocast_active,
@@ -253,20 +278,28 @@ def users_sweep(args: argparse.Namespace) -> dict[str, Any]:
         }
         rows.append(row)
         tqdm.write(
-            f"I={n_users}: {row['fwd_bwd_s_per_step']} s fwd+bwd, {row['optimizer_s_per_step']} s Adam per step, "
-            f"epoch ~{row['epoch_seconds_estimate']} s ({len(chunks)} batches), load {row['load_average']}"
+            f"{axis}={size}: batch {batch_size}, {row['fwd_bwd_s_per_step']} s fwd+bwd, "
+            f"{row['optimizer_s_per_step']} s Adam per step, epoch ~{row['epoch_seconds_estimate']} s "
+            f"({len(chunks)} batches), load {row['load_average']}"
         )
-        del model, module, optimizer, timed
-    print(f"\n{'users':>8} {'batches':>8} {'fwd+bwd s':>10} {'Adam s':>8} {'epoch s (est.)':>15} {'tables MiB':>11}")
+        del model, optimizer, ctx, docs
+    print(f"\n{'users':>8} {'items':>8} {'batch':>6} {'steps':>6} {'fwd+bwd s':>10} {'Adam s':>8} {'epoch s':>9}")
     for r in rows:
         if "error" in r:
-            print(f"{r['n_users']:>8} {r['error']}")
+            print(f"{r['n_users']:>8} {r['n_items']:>8} {r['error']}")
             continue
         print(
-            f"{r['n_users']:>8} {r['batches_per_epoch']:>8} {r['fwd_bwd_s_per_step']:>10.3f} "
-            f"{r['optimizer_s_per_step']:>8.4f} {r['epoch_seconds_estimate']:>15.1f} {r['id_tables_mib']:>11.1f}"
+            f"{r['n_users']:>8} {r['n_items']:>8} {r['batch_size']:>6} {r['batches_per_epoch']:>6} "
+            f"{r['fwd_bwd_s_per_step']:>10.3f} {r['optimizer_s_per_step']:>8.4f} {r['epoch_seconds_estimate']:>9.1f}"
         )
-    return {"rows": rows}
+    return {"axis": axis, "rows": rows}
+
+
+def replace_max_length(model_config: Any, max_length: int) -> Any:
+    """The preset's model config with the sweep's context budget."""
+    from dataclasses import replace
+
+    return replace(model_config, max_length=max_length)
 
 
 # ----- plot ----------------------------------------------------------------------------------------------
@@ -292,7 +325,11 @@ def plot(args: argparse.Namespace) -> dict[str, Any]:
         f"CLLM4Rec growth: {cat_json['args']['backbone']}, {env['cpu_model']}, {env['torch_threads']} torch thread(s), "
         f"1-minute load average {min(loads)}-{max(loads)} (shared machine)"
     )
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    itm = sorted(
+        (r for f in args.items_json or [] for r in json.loads(f.read_text())["rows"] if "error" not in r),
+        key=lambda r: r["n_items"],
+    )
+    fig, axes = plt.subplots(1, 4 if itm else 3, figsize=(20 if itm else 15, 4.4))
     slopes: dict[str, float] = {}
 
     def panel(ax: Any, x: list[float], series: dict[str, list[float]], xlabel: str, ylabel: str) -> None:
@@ -334,10 +371,22 @@ def plot(args: argparse.Namespace) -> dict[str, Any]:
             "L-pass epoch (estimate)": [r["epoch_seconds_estimate"] for r in usr],
             "Adam step x batches": [r["optimizer_s_per_step"] * r["batches_per_epoch"] for r in usr],
         },
-        "users I (synthetic, ML-100K history lengths)",
+        "users I (synthetic histories)",
         "seconds",
     )
-    axes[2].set_title(f"training time per epoch ({usr[0]['n_items']} items)")
+    axes[2].set_title(f"L-pass epoch against users ({usr[0]['n_items']} items)")
+    if itm:
+        panel(
+            axes[3],
+            [r["n_items"] for r in itm],
+            {
+                "L-pass epoch (estimate)": [r["epoch_seconds_estimate"] for r in itm],
+                "Adam step x batches": [r["optimizer_s_per_step"] * r["batches_per_epoch"] for r in itm],
+            },
+            "items J (synthetic histories)",
+            "seconds ",
+        )
+        axes[3].set_title(f"L-pass epoch against items ({itm[0]['n_users']} users)")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -377,14 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--k", type=int, default=20)
-    p = sub.add_parser("users", parents=[common], help="estimated L-pass epoch time against I")
-    p.add_argument("--sizes", default="1000,3000,10000,30000,100000")
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--steps", type=int, default=4, help="timed steps per size (after one warm-up)")
-    p.add_argument("--lambda-c", type=float, default=0.1)
+    for axis, fixed in (("users", "the dataset's items"), ("items", "--fixed users")):
+        p = sub.add_parser(axis, parents=[common], help=f"estimated L-pass epoch time against {axis} ({fixed})")
+        p.add_argument("--sizes", default="1000,3000,10000,30000,100000")
+        p.add_argument("--steps", type=int, default=4, help="timed steps per size (after one warm-up)")
+        p.add_argument("--fixed", type=int, default=20000, help="users, for the items sweep")
     p = sub.add_parser("plot", help="docs/scaling.png from the two JSON files")
     p.add_argument("--catalogue-json", type=Path, nargs="+", required=True, help="one or more (rows merged)")
     p.add_argument("--users-json", type=Path, nargs="+", required=True, help="one or more (rows merged)")
+    p.add_argument("--items-json", type=Path, nargs="*", default=None, help="the items sweep (optional)")
     p.add_argument("--out", type=Path, default=Path("docs/scaling.png"))
     p.add_argument("--title", default=None, help="default: backbone, CPU, threads and load from the JSON")
     args = parser.parse_args(argv)
@@ -398,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     env = machine_info(args.device)
     print(describe(env))
-    result = catalogue(args) if args.command == "catalogue" else users_sweep(args)
+    result = catalogue(args) if args.command == "catalogue" else train_sweep(args, args.command)
     env["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         write_json(args.json, {"env": env, "args": vars(args), **result})

@@ -30,19 +30,29 @@ def test_budget_refuses_nonsense(text: str) -> None:
         parse_budget(text)
 
 
-def test_plan_scales_both_stages_and_keeps_one_epoch_each() -> None:
+def test_plan_cuts_pretraining_first_then_both_stages() -> None:
     config = load_config("quick")  # 12 pretraining + 15 finetuning epochs
     costs = EpochCosts(pretrain=10.0, finetune=5.0, validation=1.0)
-    budget = Budget(seconds=300, started=time.perf_counter())  # (12*10 + 15*5 + 1) = 196 s would fit
+    budget = Budget(seconds=300, started=time.perf_counter())  # 12*10 + 15*5 + 1 = 196 s fits in 285
     same, _ = plan(config, costs, budget)
     assert (same.pretrain.epochs, same.finetune.epochs) == (12, 15)
-    budget = Budget(seconds=110, started=time.perf_counter())
-    half, text = plan(config, costs, budget)
-    assert (half.pretrain.epochs, half.finetune.epochs) == (6, 7)  # x 0.53, rounded down
-    assert "6 pretraining epochs (preset 12) and 7 finetuning epochs (preset 15)" in text
-    assert budget.finetune_seconds == 7 * 5.0 + 1.0
+    budget = Budget(seconds=160, started=time.perf_counter())  # 152 s left: pretraining gives up epochs
+    cut, text = plan(config, costs, budget)
+    assert (cut.pretrain.epochs, cut.finetune.epochs) == (7, 15)
+    assert "7 pretraining epochs (preset 12) and 15 finetuning epochs (preset 15)" in text
+    assert budget.finetune_seconds == 15 * 5.0 + 1.0
+    budget = Budget(seconds=80, started=time.perf_counter())  # below a third of pretraining + all finetuning
+    both, _ = plan(config, costs, budget)
+    assert (both.pretrain.epochs, both.finetune.epochs) == (2, 9)  # (4, 15) x 0.65, rounded down
     with pytest.raises(CLLM4RecError, match="too small"):
         plan(config, costs, Budget(seconds=12, started=time.perf_counter()))
+
+
+def test_the_config_carries_a_budget_and_checks_it() -> None:
+    assert load_config(overrides=["budget=30m"]).budget == "30m"
+    assert load_config().budget == ""
+    with pytest.raises(CLLM4RecError, match="budget"):
+        load_config(overrides=["budget=soon"])
 
 
 def test_a_budgeted_run_plans_prints_and_ends_in_time(

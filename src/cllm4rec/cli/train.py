@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--budget",
         metavar="TIME",
         help="wall-clock budget for the whole command, e.g. 30m, 1.5h, 900s: the epochs of both stages are "
-        "planned to fit (the plan is printed) and a stage ends early when its next epoch would not",
+        "planned to fit (the plan is printed) and a stage ends early when its next epoch would not; "
+        "default: the preset's or config's budget ('none' turns that off)",
     )
     _common(p)
     p.set_defaults(handler=_train)

@@ -65,3 +65,20 @@ def _number(value: Any) -> int | float | None:
 
 def _describe(hint: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, what: str = "--budget") -> float:
+    """Seconds in a duration such as ``90s``, ``30m``, ``1.5h`` (a bare number is seconds); more than 0."""
+    import math
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*", str(text).lower())
+    if not match:
+        raise CLLM4RecError(f"{what} {text!r} is not a duration: use e.g. 90s, 30m or 1.5h")
+    seconds = float(match.group(1)) * DURATION_UNITS[match.group(2) or "s"]
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise CLLM4RecError(f"{what} must be more than 0 (got {text!r})")
+    return seconds

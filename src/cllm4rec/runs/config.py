@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from cllm4rec.core.coerce import coerce
+from cllm4rec.core.coerce import coerce, parse_duration
 from cllm4rec.core.defaults import (
     CHECKPOINT_TOKENS,
     COLLAB_READOUTS,
@@ -28,6 +28,8 @@ from cllm4rec.core.defaults import (
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
 
+SCALAR_KEYS = ("budget",)
+"""Top-level settings of a run config that are values, not sections."""
 RETIRED_KEYS: dict[str, tuple[str, ...]] = {
     "pretrain": ("weight_decay",),
     "finetune": ("eval_batch_size", "weight_decay"),
@@ -167,6 +169,9 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    budget: str = ""
+    """Wall-clock budget of ``cllm4rec train`` (``30m``, ``1.5h``, ``900s``; empty: none). The epochs of both
+    stages are planned to fit it on the machine at hand (``training/budget.py``); ``--budget`` overrides."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists) for YAML/JSON."""
@@ -210,6 +215,8 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise CLLM4RecError(f"invalid config: {message}")
+        if self.budget:
+            parse_duration(self.budget, "budget")
         for key in f.selection:
             kind, _, k = key.partition("@")
             if kind not in ("recall", "ndcg") or not k.isdigit():
@@ -274,13 +281,16 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Strictly convert a nested mapping into a validated ``RunConfig``."""
     if not isinstance(data, dict):
         raise CLLM4RecError("config must be a mapping with sections model, pretrain, finetune")
-    sections = {f.name: f.type for f in dataclasses.fields(RunConfig)}
-    unknown = set(data) - set(sections)
+    sections = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name not in SCALAR_KEYS}
+    unknown = set(data) - set(sections) - set(SCALAR_KEYS)
     if unknown:
         raise CLLM4RecError(f"unknown config section(s): {', '.join(sorted(unknown))}; expected {', '.join(sections)}")
     data = _move_content_keys(data)
     hints = typing.get_type_hints(RunConfig)
-    built = {name: _build(hints[name], data.get(name) or {}, name) for name in sections}
+    built: dict[str, Any] = {name: _build(hints[name], data.get(name) or {}, name) for name in sections}
+    for name in SCALAR_KEYS:
+        if data.get(name) is not None:
+            built[name] = coerce(hints[name], data[name], f"config {name}")
     return RunConfig(**built).validate()
 
 

@@ -10,7 +10,6 @@ honour the budget: an epoch ends a stage when the next one, at the pace measured
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from cllm4rec.core.coerce import parse_duration
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.runs.config import RunConfig
 
-UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 CALIBRATION_STEPS = 2
 """Timed steps per pass (after one untimed warm-up step)."""
 MARGIN = 0.05
@@ -29,14 +28,11 @@ MARGIN = 0.05
 
 
 def parse_budget(text: str) -> float:
-    """Seconds in a budget such as ``90s``, ``30m``, ``1.5h`` (a bare number is seconds)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*", str(text).lower())
-    if not match:
-        raise CLLM4RecError(f"--budget {text!r} is not a duration: use e.g. 90s, 30m or 1.5h")
-    seconds = float(match.group(1)) * UNITS[match.group(2) or "s"]
-    if not seconds > 0 or not math.isfinite(seconds):
-        raise CLLM4RecError(f"--budget must be more than 0 (got {text!r})")
-    return seconds
+    """Seconds in a ``--budget`` such as ``90s``, ``30m``, ``1.5h`` (a bare number is seconds); ``none``
+    (0.0) turns off a budget the config or preset sets."""
+    if str(text).strip().lower() == "none":
+        return 0.0
+    return parse_duration(text, "--budget")
 
 
 @dataclass
@@ -73,30 +69,37 @@ class EpochCosts:
 
 
 def plan(config: RunConfig, costs: EpochCosts, budget: Budget) -> tuple[RunConfig, str]:
-    """The config with both stages' epochs scaled to fit ``budget`` (never raised), and the plan in words.
+    """The config with the stages' epochs cut to fit ``budget`` (never raised), and the plan in words.
 
-    A stage keeps at least one epoch when it has any; a budget too small for that is an error.
+    Pretraining gives up epochs first, down to a third of its preset's, then both stages shrink by one
+    factor; each keeps at least one epoch when it has any (a budget too small for that is an error). On a
+    sparse real-size catalogue a finetuning epoch gained more validation recall than a pretraining epoch at
+    about two thirds of its cost (docs/BENCHMARKS.md, "Real-size catalogues"), hence the order.
     """
     p, f = config.pretrain, config.finetune
     n_pre, n_fine = p.warmup_epochs + p.epochs, (f.epochs if f.enabled else 0)
     fixed = costs.validation if f.enabled else 0.0  # finetuning validates the pretrained model first (epoch 0)
-    left = budget.left()
-    need = n_pre * costs.pretrain + n_fine * costs.finetune + fixed
-    scale = min(1.0, max(0.0, left - fixed) / need) if need > 0 else 1.0
-
-    def cut(n: int) -> int:
-        return 0 if n == 0 else max(1, math.floor(n * scale))
-
-    warm, alt, fine = cut(p.warmup_epochs) if p.epochs == 0 else 0, cut(p.epochs), cut(n_fine)
-    if p.epochs and p.warmup_epochs:  # keep the warm-up's share of the pretraining epochs
-        total = cut(n_pre)
-        warm = min(p.warmup_epochs, round(total * p.warmup_epochs / n_pre))
-        alt = max(1, total - warm)
-    planned = (warm + alt) * costs.pretrain + fine * costs.finetune + fixed
-    if planned > left:
+    left = budget.left() - fixed
+    pre, fine = n_pre, n_fine
+    if pre * costs.pretrain + fine * costs.finetune > left:
+        floor_pre = math.ceil(n_pre / 3)
+        room = math.floor((left - fine * costs.finetune) / costs.pretrain) if costs.pretrain > 0 else pre
+        pre = max(floor_pre, min(pre, room))
+        if pre * costs.pretrain + fine * costs.finetune > left:
+            need = pre * costs.pretrain + fine * costs.finetune
+            scale = max(0.0, left) / need
+            pre = max(1, math.floor(pre * scale)) if pre else 0
+            fine = max(1, math.floor(fine * scale)) if fine else 0
+    warm = min(p.warmup_epochs, round(pre * p.warmup_epochs / n_pre)) if n_pre else 0
+    if p.epochs and pre > 0 and pre == warm:
+        warm = pre - 1
+    alt = pre - warm
+    planned = pre * costs.pretrain + fine * costs.finetune + fixed
+    if planned > budget.left():
         raise CLLM4RecError(
             f"--budget {budget.seconds:.0f}s is too small: one epoch of each stage and the test need about "
-            f"{planned + budget.reserve:.0f}s here, and {left + budget.reserve:.0f}s are left after the set-up"
+            f"{planned + budget.reserve:.0f}s here, and {budget.left() + budget.reserve:.0f}s are left after "
+            f"the set-up"
         )
     budget.finetune_seconds = fine * costs.finetune + fixed
     new = replace(
@@ -107,7 +110,7 @@ def plan(config: RunConfig, costs: EpochCosts, budget: Budget) -> tuple[RunConfi
     text = (
         f"cllm4rec: budget {_fmt(budget.seconds)}: {_fmt(time.perf_counter() - budget.started)} spent on set-up; "
         f"an epoch takes about {_fmt(costs.pretrain)} in pretraining and {_fmt(costs.finetune)} in finetuning "
-        f"(validation included), the test about {_fmt(budget.reserve)}. Plan: {warm + alt} pretraining epochs "
+        f"(validation included), the test about {_fmt(budget.reserve)}. Plan: {pre} pretraining epochs "
         f"(preset {n_pre}) and {fine} finetuning epochs (preset {n_fine}), about {_fmt(planned)} of training; "
         f"a stage ends early if its next epoch would not fit."
     )

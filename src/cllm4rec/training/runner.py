@@ -34,7 +34,8 @@ class RunOptions:
     force: bool = False
     progress: bool = True
     budget: float | None = None
-    """Wall-clock seconds for the whole ``train`` command (``--budget``): epochs are planned to fit."""
+    """Wall-clock seconds for the whole ``train`` command (``--budget``): epochs are planned to fit. None: the
+    config's ``budget``; 0: no budget even where the config sets one."""
 
 
 def open_run(
@@ -128,7 +129,8 @@ def run_train(
     accelerator = _accelerator(options)
     run, dataset, config, seed = _open(accelerator, out, data, config, options)
     ctx = _context(accelerator, dataset, config, seed, options)
-    budget = _plan_budget(run, ctx, config, options, started) if options.budget else None
+    seconds = options.budget if options.budget is not None else budget_seconds(config)
+    budget = _plan_budget(run, ctx, config, seconds, options.resume, started) if seconds else None
     config = ctx.record.config
     run_pretrain(run, ctx, config.pretrain, resume=options.resume, budget=budget)
     if config.finetune.enabled:
@@ -136,14 +138,23 @@ def run_train(
     return evaluate_run(run, ctx, started)
 
 
-def _plan_budget(run: RunFolder, ctx: Context, config: RunConfig, options: RunOptions, started: float) -> Any:
-    """Measure, plan the epochs that fit ``options.budget``, record the plan in the run's config, print it."""
+def budget_seconds(config: RunConfig) -> float | None:
+    """The config's own budget in seconds (None when it sets none)."""
+    from cllm4rec.core.coerce import parse_duration
+
+    return parse_duration(config.budget, "budget") if config.budget else None
+
+
+def _plan_budget(
+    run: RunFolder, ctx: Context, config: RunConfig, seconds: float, resume: bool, started: float
+) -> Any:
+    """Measure, plan the epochs that fit ``seconds``, record the plan in the run's config, print it."""
     from cllm4rec.training.budget import Budget, measure_costs, plan
 
-    budget = Budget(float(options.budget or 0), started)
+    budget = Budget(seconds, started)
     costs = measure_costs(ctx, config)
     budget.reserve = costs.validation  # the test scores as many users as validation does
-    if options.resume:  # the epochs were planned when the run started; only the deadline is new
+    if resume:  # the epochs were planned when the run started; only the deadline is new
         ctx.accelerator.print("cllm4rec: budget: resuming with the planned epochs, stopping by the deadline")
         return budget
     planned, text = plan(config, costs, budget)

@@ -1,4 +1,4 @@
-"""Per-phase seconds of one training epoch on a prepared dataset (docs/BENCHMARKS.md, "Epoch phases").
+"""Per-phase seconds of one training epoch on a prepared dataset (benchmarks/README.md).
 
 Times, with the shipped preset's settings, a sample of steps of each pass (L-pass, C-pass, finetuning
 R-pass), split into data preparation, forward, backward and optimizer step, and scales them to a whole

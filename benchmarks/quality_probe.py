@@ -4,7 +4,7 @@ Uses the library's model, corpora and losses; adds the levers that are *not* con
 initialisation from the vocabulary, a logit scale, LoRA adapters) so they can be measured before any of
 them earns a place in the library. Prints one JSON line per evaluated epoch with validation Recall@20 and
 NDCG@100 under the chosen read-outs. Exploration tool, not the trainer; every row it produced is in
-docs/BENCHMARKS.md with its command.
+docs/experiments/2026-11-quality-rounds.md with its command.
 
     OMP_NUM_THREADS=1 python benchmarks/quality_probe.py --data runs/ml100k --epochs 1 --tag base
 """

@@ -58,9 +58,10 @@ def test_a_failing_request_does_not_fail_the_others() -> None:
 
 
 def test_full_queue_answers_busy_and_wait_is_bounded() -> None:
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
 
     def slow(key, payloads):
+        entered.set()
         gate.wait(5)
         return list(payloads)
 
@@ -69,9 +70,12 @@ def test_full_queue_answers_busy_and_wait_is_bounded() -> None:
         await batcher.start()
         try:
             first = asyncio.create_task(batcher.submit("k", 1))  # taken by the worker, blocks in the model thread
-            await asyncio.sleep(0.05)
+            assert await asyncio.to_thread(entered.wait, 5)
             queued = [asyncio.create_task(batcher.submit("k", n)) for n in (2, 3)]
-            await asyncio.sleep(0.05)
+            for _ in range(10_000):  # until the two submissions are queued behind the blocked one
+                if batcher._queue.qsize() == 2:
+                    break
+                await asyncio.sleep(0)
             with pytest.raises(ServerBusyError):
                 await batcher.submit("k", 4)
             gate.set()

@@ -69,7 +69,8 @@ class CLLM4RecRecommender:
         return self.model.n_items
 
     def fit(self, dataset: Dataset, *, split: str = "valid", progress: bool = False) -> CLLM4RecRecommender:
-        """Check that ``dataset`` is the one the model was trained on; training itself is ``cllm4rec train``."""
+        """Check that ``dataset`` is the one the model was trained on (the model is trained already); a
+        recommender whose ``fit`` trains is ``cllm4rec.CLLM4Rec``, which wraps this one."""
         evaluation_split(split, "fitting a recommender")
         if (dataset.n_users, dataset.n_items) != (self.n_users, self.n_items):
             raise CLLM4RecError(

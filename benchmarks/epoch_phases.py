@@ -67,9 +67,7 @@ def main() -> None:
     n_docs = int((ds.train.getnnz(axis=1) > 0).sum())
     l_batch = engine.stage_batch_size(cfg.pretrain.batch_size, cfg.pretrain.max_steps, n_docs)
     r_batch = engine.stage_batch_size(cfg.finetune.batch_size, cfg.finetune.max_steps, n_docs)
-    opts = engine.make_optimizers(
-        ctx.model, cfg.pretrain.lr, cfg.pretrain.user_lr_scale, l_batch / cfg.pretrain.batch_size
-    )
+    opts = engine.make_optimizers(ctx.model, cfg.pretrain.lr, cfg.pretrain.user_lr_scale)
     t0 = time.perf_counter()
     docs = interaction_docs(ctx.tok, ds.train, np.random.default_rng(1), True)
     out["data_L"] = time.perf_counter() - t0

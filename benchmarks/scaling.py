@@ -237,7 +237,7 @@ def train_sweep(args: argparse.Namespace, axis: str) -> dict[str, Any]:
         build_s = time.perf_counter() - start
         tok = loaded.id_tokenizer(n_users, n_items)
         batch_size = stage_batch_size(p.batch_size, p.max_steps, n_users)
-        optimizer = make_optimizers(model, p.lr, p.user_lr_scale, batch_size / p.batch_size)["collab"]
+        optimizer = make_optimizers(model, p.lr, p.user_lr_scale)["collab"]
         ctx = SimpleNamespace(
             accelerator=accelerator,
             objectives=ObjectiveModule(model),

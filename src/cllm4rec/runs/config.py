@@ -98,8 +98,8 @@ class PretrainConfig:
     """Documents per step (the smallest batch: see ``max_steps``)."""
     max_steps: int = 0
     """At most this many L-steps per epoch: on a catalogue with more users the batch grows to
-    ``ceil(users / max_steps)`` documents (the learning rate stays), so the per-step costs stop growing with
-    the users; 0 = always ``batch_size``. C-passes keep ``batch_size``."""
+    ``ceil(users / max_steps)`` documents (the learning rate stays: measured better than scaling it), so the
+    per-step costs stop growing with the users; 0 = always ``batch_size``. C-passes keep ``batch_size``."""
     lambda_c: float = 1.0
     """Mutual-regularization strength (0 turns the regularization off)."""
     content_fraction: float = 1.0
@@ -138,7 +138,9 @@ class FinetuneConfig:
     batch_size: int = 20
     """Users (recommendation documents) per step (the smallest batch: see ``max_steps``)."""
     max_steps: int = 0
-    """At most this many recommendation steps per epoch, as ``pretrain.max_steps``; 0 = always ``batch_size``."""
+    """At most this many recommendation steps per epoch, as ``pretrain.max_steps`` but with the learning rate
+    grown with the square root of the batch (Adam's rule; what the Toys runs measured); 0 = always
+    ``batch_size``."""
     mask_fraction: float = 0.2
     """Share of each user's train items held out as the target every epoch (at least one)."""
     target: str = "heldout"

@@ -145,9 +145,7 @@ def budget_seconds(config: RunConfig) -> float | None:
     return parse_duration(config.budget, "budget") if config.budget else None
 
 
-def _plan_budget(
-    run: RunFolder, ctx: Context, config: RunConfig, seconds: float, resume: bool, started: float
-) -> Any:
+def _plan_budget(run: RunFolder, ctx: Context, config: RunConfig, seconds: float, resume: bool, started: float) -> Any:
     """Measure, plan the epochs that fit ``seconds``, record the plan in the run's config, print it."""
     from cllm4rec.training.budget import Budget, measure_costs, plan
 

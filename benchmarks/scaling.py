@@ -252,7 +252,8 @@ def train_sweep(args: argparse.Namespace, axis: str) -> dict[str, Any]:
         ]
         order = np.argsort([len(a) + len(b) for a, b in docs], kind="stable")
         chunks = [order[k : k + batch_size] for k in range(0, n_users, batch_size)]
-        picks = np.linspace(0, len(chunks) - 1, args.steps).round().astype(int)
+        # batches at the mid-points of steps equal shares of the length-sorted epoch: their mean is the epoch's
+        picks = np.floor((np.arange(args.steps) + 0.5) / args.steps * len(chunks)).astype(int)
         model.train()
         phases: dict[str, float] = {}
         for n, k in enumerate(tqdm([picks[0], *picks], desc=f"{axis}={size}", leave=False, dynamic_ncols=True)):

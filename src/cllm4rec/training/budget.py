@@ -21,8 +21,8 @@ from cllm4rec.core.coerce import parse_duration
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.runs.config import RunConfig
 
-CALIBRATION_STEPS = 2
-"""Timed steps per pass (after one untimed warm-up step)."""
+CALIBRATION_STEPS = 4
+"""Timed steps per pass (after one untimed warm-up step), at the mid-points of equal shares of the epoch."""
 MARGIN = 0.05
 """Share of the budget kept free for what the plan cannot see (checkpoints, logs, the machine's noise)."""
 
@@ -130,6 +130,7 @@ def measure_costs(ctx: Any, config: RunConfig) -> EpochCosts:
     from cllm4rec.evaluation.harness import batch_users
     from cllm4rec.model.recommender import CLLM4RecRecommender
     from cllm4rec.training.corpora import content_docs, interaction_docs, rec_docs
+    from cllm4rec.training.batching import bucket_batches
     from cllm4rec.training.engine import make_optimizers, sample_docs, stage_batch_size, train_step
     from cllm4rec.training.objectives import CONTENT, REC, collab_objective
 
@@ -140,17 +141,21 @@ def measure_costs(ctx: Any, config: RunConfig) -> EpochCosts:
     n_docs = int((train.getnnz(axis=1) > 0).sum())
 
     def pass_seconds(objective: Any, docs: list[Any], batch: int, targets: Any = None) -> float:
+        """An epoch's seconds from batches at the mid-points of equal shares of its length-sorted batches
+        (the loop's own bucketing), so their mean is the epoch's mean step."""
         if not docs:
             return 0.0
-        order = rng.permutation(len(docs))
-        steps = math.ceil(len(docs) / batch)
-        times = []
-        for k in range(CALIBRATION_STEPS + 1):
-            idx = np.sort(order[(k * batch) % len(docs) :][:batch])
+        max_len = ctx.model_config.max_length
+        lengths = np.fromiter((min(len(a) + len(b), max_len) for a, b in docs), dtype=np.int64, count=len(docs))
+        batches = sorted(bucket_batches(lengths, batch, rng), key=lambda idx: int(lengths[idx].max()))
+        picks = np.floor((np.arange(CALIBRATION_STEPS) + 0.5) / CALIBRATION_STEPS * len(batches)).astype(int)
+        seconds = []
+        for n, k in enumerate([picks[0], *picks]):  # the first is an untimed warm-up
             t0 = time.perf_counter()
-            train_step(ctx, objective, docs, idx, 0.1, targets, optimizers[objective.side])
-            times.append(time.perf_counter() - t0)
-        return steps * float(np.mean(times[1:]))
+            train_step(ctx, objective, docs, batches[k], 0.1, targets, optimizers[objective.side])
+            if n:
+                seconds.append(time.perf_counter() - t0)
+        return len(batches) * float(np.mean(seconds))
 
     try:
         collab = collab_objective(cfg.pretrain.collab_target, cfg.pretrain.collab_readout)

@@ -129,8 +129,8 @@ def measure_costs(ctx: Any, config: RunConfig) -> EpochCosts:
     """
     from cllm4rec.evaluation.harness import batch_users
     from cllm4rec.model.recommender import CLLM4RecRecommender
-    from cllm4rec.training.corpora import content_docs, interaction_docs, rec_docs
     from cllm4rec.training.batching import bucket_batches
+    from cllm4rec.training.corpora import content_docs, interaction_docs, rec_docs
     from cllm4rec.training.engine import make_optimizers, sample_docs, stage_batch_size, train_step
     from cllm4rec.training.objectives import CONTENT, REC, collab_objective
 

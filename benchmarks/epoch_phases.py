@@ -39,7 +39,9 @@ def time_pass(ctx, objective, docs, batch_size, optimizer, steps, targets=None, 
     max_len = ctx.model_config.max_length
     lengths = np.fromiter((min(len(p) + len(m), max_len) for p, m in docs), dtype=np.int64, count=len(docs))
     batches = bucket_batches(lengths, batch_size, np.random.default_rng(0))
-    pick = np.linspace(0, len(batches) - 1, min(steps, len(batches))).astype(int)
+    batches = sorted(batches, key=lambda idx: int(lengths[idx].max()))  # the mid-points of equal shares:
+    steps = min(steps, len(batches))  # their mean is the epoch's mean step
+    pick = np.floor((np.arange(steps) + 0.5) / steps * len(batches)).astype(int)
     t = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
     ctx.objectives.train()
     for k in pick:

@@ -24,6 +24,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from server import start_server
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -112,11 +114,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{args.port}"
-    server_cmd = [sys.executable, "-m", "cllm4rec.cli.main", "serve", "--run", args.run, "--host", "127.0.0.1",
-                  "--port", str(args.port), "--log-level", "warning", *args.server_arg]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "CLLM4REC_API_KEY"}
-    with open(out / "server.log", "w") as log:
-        server = subprocess.Popen(server_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = start_server(args.run, args.port, args.server_arg, out)
     try:
         health = wait_healthy(url, server, timeout=300)
         warm_up(url, args.warmup)

@@ -25,6 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run_load import rss_mib, wait_healthy, warm_up  # noqa: E402
+from server import start_server  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -75,11 +76,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{args.port}"
-    server_cmd = [sys.executable, "-m", "cllm4rec.cli.main", "serve", "--run", args.run, "--host", "127.0.0.1",
-                  "--port", str(args.port), "--log-level", "warning", *args.server_arg]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "CLLM4REC_API_KEY"}
-    with open(out / "server.log", "w") as log:
-        server = subprocess.Popen(server_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = start_server(args.run, args.port, args.server_arg, out)
     samples = []
     try:
         health = wait_healthy(url, server, timeout=300)

@@ -16,7 +16,6 @@ import csv
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from server import start_server
+from server import start_server, stop_server
 
 HERE = Path(__file__).resolve().parent
 
@@ -139,11 +138,7 @@ def main() -> int:
             results.append(result)
             print(json.dumps(result), flush=True)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
     base = results[0]["rps"] or float("nan")
     report = {
         "run": args.run,

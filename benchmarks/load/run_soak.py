@@ -15,7 +15,6 @@ import csv
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run_load import rss_mib, wait_healthy, warm_up  # noqa: E402
-from server import start_server  # noqa: E402
+from server import start_server, stop_server  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -107,11 +106,7 @@ def main() -> int:
         )
         print(json.dumps(samples[-1]), flush=True)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
     per_route = routes(out / "soak")
     report = {
         "run": args.run,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,3 +16,12 @@ def start_server(run: str, port: int, extra: list[str], out: Path) -> subprocess
     env = {k: v for k, v in os.environ.items() if k != "CLLM4REC_API_KEY"}
     with open(out / "server.log", "w") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Ask the server to shut down (SIGINT, as Ctrl-C would), kill it after 30 s."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()

@@ -62,11 +62,11 @@ def test_a_budgeted_run_plans_prints_and_ends_in_time(
     args = [*tiny_cli_args, "pretrain.warmup_epochs=0", "pretrain.epochs=400", "finetune.epochs=400"]
     args += ["finetune.patience=1000"]
     started = time.perf_counter()
-    assert main(["train", "--data", str(tiny_data_dir), "--out", str(run), "--budget", "40s", *args]) == 0
+    assert main(["train", "--data", str(tiny_data_dir), "--out", str(run), "--budget", "60s", *args]) == 0
     wall = time.perf_counter() - started
     out = capsys.readouterr().out
-    assert "budget 40s" in out and "Plan:" in out
-    assert wall <= 40 * TOLERANCE, wall
+    assert "budget 60s" in out and "Plan:" in out
+    assert wall <= 60 * TOLERANCE, wall
     config = yaml.safe_load((run / "config.yaml").read_text())
     pre, fine = config["pretrain"]["epochs"], config["finetune"]["epochs"]
     assert 1 <= pre < 400 and 1 <= fine < 400  # the plan cut both stages and recorded it

@@ -52,7 +52,7 @@ def prepare_dataset(
 ) -> Dataset:
     """Read ``input`` in format ``fmt`` (movielens, recbole, amazon, csv), preprocess and split it; with
     ``out``, also save the folder (what ``cllm4rec data prepare`` writes). ``options`` are
-    :class:`~cllm4rec.data.PrepareOptions` fields (``min_rating``, ``kcore``, ``split``, ``seed``)."""
+    :class:`~cllm4rec.data.PrepareOptions` fields (``min_rating``, ``kcore``, ``split``, ``seed``, ``cold_items``)."""
     dataset = _prepare_dataset(fmt, input, meta, PrepareOptions(**options), reader_options)
     if out is not None:
         dataset.save(out, force=force)

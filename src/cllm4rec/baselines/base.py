@@ -42,6 +42,10 @@ class BaselineResult:
     tune_seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
     tuning: list[dict[str, Any]] = field(default_factory=list)
+    cold: dict[str, dict[str, float]] = field(default_factory=dict)
+    """With cold items: ``valid-cold``, ``test-cold`` and ``test-all`` rankings (evaluation/cold.py)."""
+    few: dict[str, float] = field(default_factory=dict)
+    """Test metrics over the users with at most 5 training interactions."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (plain floats, ints, strings)."""

@@ -19,4 +19,6 @@ BASELINES: dict[str, BaselineEntry] = {
     "itemknn": BaselineEntry("ItemKNN", "cllm4rec.baselines.itemknn:ItemKNN"),
     "ease": BaselineEntry("EASE", "cllm4rec.baselines.ease:EASE"),
     "multivae": BaselineEntry("Multi-VAE", "cllm4rec.baselines.multivae:MultiVAE"),
+    "tfidf": BaselineEntry("TF-IDF kNN", "cllm4rec.baselines.content_knn:TfidfKNN"),
+    "llmknn": BaselineEntry("LLM-embedding kNN", "cllm4rec.baselines.content_knn:LLMEmbeddingKNN"),
 }

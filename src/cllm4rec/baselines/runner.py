@@ -19,6 +19,7 @@ from cllm4rec.baselines.registry import BASELINES
 from cllm4rec.core.defaults import DEFAULT_SEED
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation import Recommender, evaluate, selection_score
+from cllm4rec.evaluation.cold import can_score_cold, evaluate_cold, few_interaction_metrics
 
 if TYPE_CHECKING:
     from cllm4rec.data.dataset import Dataset
@@ -51,6 +52,9 @@ def run_baseline(
 ) -> BaselineResult:
     """Tune ``name`` on validation over its grid, then evaluate the chosen model on test.
 
+    With cold items in ``dataset``, the cold rankings are reported too, and a model that scores cold items
+    from their text is tuned on the cold-validation ranking.
+
     ``params`` fixes hyperparameters (a fixed one is not tuned); ``seed`` goes to models that have one.
     """
     cls = baseline_class(name)
@@ -74,8 +78,11 @@ def run_baseline(
         model.fit(dataset, split="valid", progress=progress)
         fit_seconds = time.perf_counter() - start
         valid = evaluate(model, dataset, "valid").metrics
-        score = selection_score(valid)
-        tuning.append({"params": model.params.to_dict(), "valid": valid, "fit_seconds": fit_seconds})
+        row = {"params": model.params.to_dict(), "valid": valid, "fit_seconds": fit_seconds}
+        if dataset.cold is not None and can_score_cold(model):  # a content model is chosen for new items
+            row["valid-cold"] = evaluate_cold(model, dataset, "valid", seed=seed)["cold"].metrics
+        score = selection_score(row.get("valid-cold", valid))
+        tuning.append(row)
         if best is None or score > best[0]:
             best = (score, cand, model, fit_seconds, valid)
     tune_seconds = time.perf_counter() - tune_start
@@ -88,6 +95,11 @@ def run_baseline(
         model.fit(dataset, split="test", progress=progress)
         fit_seconds = time.perf_counter() - start
     test = evaluate(model, dataset, "test")
+    cold: dict[str, dict[str, float]] = {}
+    if dataset.cold is not None:
+        cold["valid-cold"] = evaluate_cold(model, dataset, "valid", seed=seed)["cold"].metrics
+        both = evaluate_cold(model, dataset, "test", seed=seed)
+        cold["test-cold"], cold["test-all"] = both["cold"].metrics, both["all"].metrics
     return BaselineResult(
         name=cls.name,
         params=model.params.to_dict(),
@@ -98,4 +110,6 @@ def run_baseline(
         tune_seconds=tune_seconds,
         info=dict(getattr(model, "info", {})),
         tuning=tuning if len(tuning) > 1 else [],
+        cold=cold,
+        few=few_interaction_metrics(test, dataset.train),
     )

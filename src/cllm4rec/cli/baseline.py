@@ -14,7 +14,7 @@ from cllm4rec.core.errors import CLLM4RecError
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "baseline",
-        help="run a classic baseline (popularity, ItemKNN, EASE, Multi-VAE)",
+        help="run a classic baseline (popularity, ItemKNN, EASE, Multi-VAE, TF-IDF kNN, LLM-embedding kNN)",
         description=(
             "Tune a baseline on the validation split, refit it for test where the method calls for it, and "
             "report Recall@20/40/100 and NDCG@20/100 on validation and test with the same metric code as "
@@ -66,17 +66,19 @@ def format_result(result: dict[str, Any], header: str) -> str:
         f"scoring {result['score_seconds_per_1k_users']:.3f} s per 1k users"
     )
     lines.append("")
-    lines.append(f"{'split':<6} {'users':>6} " + " ".join(f"{metric_title(key):>10}" for key in REPORT_KEYS))
-    for split in ("valid", "test"):
-        metrics = result[split]
+    lines.append(f"{'ranking':<11} {'users':>6} " + " ".join(f"{metric_title(key):>10}" for key in REPORT_KEYS))
+    rows = {"valid": result["valid"], "test": result["test"], **result.get("cold", {})}
+    if result.get("few", {}).get("n_users"):
+        rows["test <=5"] = result["few"]
+    for split, metrics in rows.items():
         cells = " ".join(f"{metrics[key]:>10.4f}" for key in REPORT_KEYS)
-        lines.append(f"{split:<6} {metrics['n_users']:>6} {cells}")
+        lines.append(f"{split:<11} {metrics['n_users']:>6} {cells}")
     if result["tuning"]:
         rule = " + ".join(metric_title(key) for key in DEFAULT_SELECTION_KEYS)
         lines += ["", f"validation search (selection score = {rule}):"]
         for row in result["tuning"]:
             tuned = ", ".join(f"{k}={v}" for k, v in row["params"].items() if k != "seed")
-            lines.append(f"  {tuned:<30} {selection_score(row['valid']):.4f}")
+            lines.append(f"  {tuned:<30} {selection_score(row.get('valid-cold', row['valid'])):.4f}")
     return "\n".join(lines)
 
 

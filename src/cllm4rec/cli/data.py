@@ -2,7 +2,7 @@
 
     cllm4rec data fetch ml-100k [--cache-dir DIR]
     cllm4rec data prepare --format {movielens,recbole,amazon,csv} --input PATH [--meta PATH] --out DIR
-                          [--min-rating 4] [--kcore 0] [--split random|loo] [--seed 98765] [--force] ...
+                          [--min-rating 4] [--kcore 0] [--split random|loo] [--cold-items 0] [--seed 98765] [--force] ...
     cllm4rec data stats DIR [--json]
 
 Heavy imports (numpy, scipy) happen inside the handlers so that ``cllm4rec --help`` stays instant.
@@ -49,6 +49,14 @@ def register(subparsers: Any) -> None:
     g.add_argument("--min-rating", type=float, default=4.0, help="keep ratings >= this (default 4; 0 keeps all)")
     g.add_argument("--kcore", type=int, default=0, help="iterative k-core filtering (default 0 = off)")
     g.add_argument("--split", default="random", help="random (per-user 80/10/10, default) or loo (leave last out)")
+    g.add_argument(
+        "--cold-items",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="hold out a seeded share F of the items as cold-start items, half for validation, half for test "
+        "(default 0 = none)",
+    )
     g.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the random split (default {DEFAULT_SEED})")
     c = prep.add_argument_group("columns (csv, recbole)")
     c.add_argument("--user-col", default=None, help="user ID column")
@@ -120,7 +128,9 @@ def _prepare_locked(args: argparse.Namespace, out: Path) -> int:
     sep = args.sep
     if sep is not None and sep.lower() in ("\\t", "tab"):
         sep = "\t"
-    options = PrepareOptions(min_rating=args.min_rating, kcore=args.kcore, split=args.split, seed=args.seed)
+    options = PrepareOptions(
+        min_rating=args.min_rating, kcore=args.kcore, split=args.split, seed=args.seed, cold_items=args.cold_items
+    )
     reader_options = ReaderOptions(
         user_col=args.user_col,
         item_col=args.item_col,

@@ -8,6 +8,7 @@ Folder layout (written by ``cllm4rec data prepare``, read by everything else)::
     item_text.jsonl       {"item": j, "fields": {"title": "...", ...}} for items with text
     user_text.jsonl       {"user": i, "fields": {"profile": "...", ...}} for users with text
     reviews.jsonl         {"user": i, "item": j, "text": "..."} one per (user, item) pair with text
+    cold_*                cold-start items, when prepared with --cold-items (see cold.py)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import scipy.sparse as sp
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir
+from cllm4rec.data.cold import ColdItems
 from cllm4rec.data.idmap import IDMaps
 from cllm4rec.data.matrix import row_items
 
@@ -70,6 +72,8 @@ class Dataset(IDMaps):
     reviews: list[Review] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    cold: ColdItems | None = None
+    """Items held out of training entirely (``--cold-items``), with their texts and interactions."""
 
     def __post_init__(self) -> None:
         shape = (len(self.user_ids), len(self.item_ids))
@@ -87,6 +91,8 @@ class Dataset(IDMaps):
             self.user_text = [{} for _ in self.user_ids]
         if len(self.item_text) != len(self.item_ids) or len(self.user_text) != len(self.user_ids):
             raise CLLM4RecError("text tables do not match the number of users/items")
+        if self.cold is not None and self.cold.interactions.shape[0] != shape[0]:
+            raise CLLM4RecError("the cold items' interactions do not match the number of users")
 
     def split(self, name: str) -> sp.csr_matrix:
         """The matrix of one split: ``train``, ``valid`` (alias ``val``/``validation``) or ``test``."""
@@ -129,6 +135,11 @@ class Dataset(IDMaps):
         h.update(json.dumps(self.item_text, sort_keys=True).encode())
         h.update(json.dumps(self.user_text, sort_keys=True).encode())
         h.update(json.dumps([list(r) for r in self.reviews]).encode())
+        if self.cold is not None:  # a dataset without cold items keeps the hash it always had
+            mat = self.cold.interactions
+            h.update(json.dumps([self.cold.item_ids, self.cold.item_text, self.cold.n_valid]).encode())
+            h.update(np.asarray(mat.indptr, dtype=np.int64).tobytes())
+            h.update(np.asarray(mat.indices, dtype=np.int64).tobytes())
         return h.hexdigest()
 
     def save(self, path: str | os.PathLike[str], force: bool = False) -> Path:
@@ -154,6 +165,8 @@ class Dataset(IDMaps):
                 tmp / "reviews.jsonl",
                 ({"user": r.user, "item": r.item, "text": r.text} for r in self.reviews),
             )
+            if self.cold is not None:
+                self.cold.save(tmp)
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         self.meta = meta
         self.path = path
@@ -195,6 +208,7 @@ class Dataset(IDMaps):
             reviews=reviews,
             meta=meta,
             path=path,
+            cold=ColdItems.load(path),
         )
 
 

@@ -64,6 +64,9 @@ class PrepareOptions:
     """``random``: the paper's per-user random 80/10/10 split; ``loo``: leave the last (by time) out."""
     seed: int = DEFAULT_SEED
     """Seed of ``numpy.random.default_rng`` for the random split: the same seed gives the same split."""
+    cold_items: float = 0.0
+    """Share of the items held out as cold-start items (half cold-validation, half cold-test; see
+    :mod:`cllm4rec.data.cold`); 0 = none."""
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -78,6 +81,12 @@ class PrepareOptions:
             or not math.isfinite(self.min_rating)
         ):
             raise CLLM4RecError(f"--min-rating must be a number, got {self.min_rating!r}")
+        if (
+            isinstance(self.cold_items, bool)
+            or not isinstance(self.cold_items, (int, float))
+            or not 0 <= self.cold_items < 1
+        ):
+            raise CLLM4RecError(f"--cold-items must be a fraction in [0, 1), got {self.cold_items!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,16 @@ def dataset_stats(ds: Dataset) -> dict[str, Any]:
     history = {k: float(np.percentile(lengths, q)) if len(lengths) else 0.0 for k, q in PERCENTILES.items()}
     history["mean"] = float(lengths.mean()) if len(lengths) else 0.0
     reviewed = {(r.user, r.item) for r in ds.reviews}
+    cold = None
+    if ds.cold is not None:
+        cold = {
+            split: {
+                "items": len(ds.cold.columns(split)),
+                "interactions": int(ds.cold.interactions[:, ds.cold.columns(split)].nnz),
+                "users": int(np.count_nonzero(np.diff(ds.cold.interactions[:, ds.cold.columns(split)].tocsr().indptr))),
+            }
+            for split in ("valid", "test")
+        }
     return {
         "users": ds.n_users,
         "items": ds.n_items,
@@ -34,6 +44,7 @@ def dataset_stats(ds: Dataset) -> dict[str, Any]:
             "item_fields": _field_counts(ds.item_text),
             "user_fields": _field_counts(ds.user_text),
         },
+        "cold_items": cold,
     }
 
 
@@ -55,6 +66,15 @@ def format_stats(stats: dict[str, Any]) -> str:
         + (f" ({', '.join(cov['user_fields'])})" if cov["user_fields"] else ""),
         f"reviews       {cov['interactions_with_review']:.1%} of interactions",
     ]
+    cold = stats.get("cold_items")
+    if cold:
+        lines.append(
+            "cold items    "
+            + ", ".join(
+                f"{split} {c['items']:,} items ({c['interactions']:,} interactions, {c['users']:,} users)"
+                for split, c in cold.items()
+            )
+        )
     return "\n".join(lines)
 
 

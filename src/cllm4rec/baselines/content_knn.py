@@ -5,8 +5,10 @@ ranks cold items (``score_cold``) exactly as warm ones. Two item encoders:
 
 - ``tfidf``: TF-IDF of the item's text fields (scikit-learn), fitted on every item's text, warm and cold;
   text is known for new items, so the vocabulary and IDF may use it.
-- ``llmknn``: the frozen backbone's final hidden states mean-pooled over the item's text tokens: the "LLM
-  embeddings for a classic model" approach. It costs one forward pass per item text, cached per fit.
+- ``llmknn``: the frozen backbone's final hidden states mean-pooled over the item's text tokens, centred
+  on the catalogue's mean (a language model's states share one dominant direction, which would make every
+  cosine near 1): the "LLM embeddings for a classic model" approach. One forward pass per item text, cached
+  between the tuning and the test fit.
 
 A user with an empty history gets all-zero scores (every item ties).
 """
@@ -151,4 +153,5 @@ class LLMEmbeddingKNN(_ContentKNN):
             self._cache[key] = mean_pooled_states(
                 backbone, texts, max_length=self.params.max_length, batch_size=self.params.batch_size, progress=progress
             )
-        return self._cache[key]
+        states = self._cache[key]
+        return states - states.mean(0, keepdims=True)

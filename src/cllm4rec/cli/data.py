@@ -2,7 +2,7 @@
 
     cllm4rec data fetch ml-100k [--cache-dir DIR]
     cllm4rec data prepare --format {movielens,recbole,amazon,csv} --input PATH [--meta PATH] --out DIR
-                          [--min-rating 4] [--kcore 0] [--split random|loo] [--cold-items 0] [--seed 98765] [--force] ...
+                          [--min-rating 4] [--kcore 0] [--split random|loo] [--cold-items F] [--seed N] [--force] ...
     cllm4rec data stats DIR [--json]
 
 Heavy imports (numpy, scipy) happen inside the handlers so that ``cllm4rec --help`` stays instant.

@@ -1,0 +1,233 @@
+"""New items from their text alone: grow the item tables, learn the content rows, place the collab rows.
+
+The backbone stays frozen and every warm row stays as it is (docs/DESIGN.md §9). For each new item:
+
+1. Its content row starts at the mean of its text's word embeddings (the paper's initialisation of content
+   tokens) and is then trained for ``passes`` passes of the content LM objective on its own text documents
+   (``The title of item_j is: ...``), only the new rows moving.
+2. Its collaborative row and item bias come from a ridge map fitted on the warm items, from a text feature
+   to (collab row, bias): the conditional mean of what interactions taught the warm items, given their text.
+   The bias is part of that map because a new item has no popularity of its own, and the prediction from
+   its text is the least-squares estimate of it; the warm items' mean bias is its value when the text says
+   nothing. The feature (``features``) is the frozen backbone's mean-pooled final hidden states over the
+   item's text (``text``: the same for warm and new items), or the content row itself (``content``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data.text import item_document
+from cllm4rec.model.text_states import mean_pooled_states
+from cllm4rec.tokenization import collate
+from cllm4rec.tokenization.prompts import item_field_prompt
+
+if TYPE_CHECKING:
+    from cllm4rec.model.cllm4rec import CLLM4Rec
+
+FEATURES = ("text", "content")
+
+
+@dataclass(frozen=True)
+class PlacementOptions:
+    """How new items are placed (defaults measured on the cold-validation items, docs/BENCHMARKS.md)."""
+
+    passes: int = 1
+    """Passes of the content LM objective over the new items' texts (0: the word-embedding start only)."""
+    lr: float = 1e-2
+    batch_size: int = 32
+    features: str = "text"
+    """What the ridge map reads: ``text`` (mean-pooled backbone states) or ``content`` (the content row)."""
+    ridge: float = 1.0
+    """Ridge strength, relative to the mean eigenvalue of the warm features' covariance."""
+    max_length: int = 64
+    """Text tokens read per field (documents and features)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.passes < 0 or self.batch_size < 1 or self.max_length < 1:
+            raise CLLM4RecError("new items: passes must be >= 0, batch_size and max_length >= 1")
+        if self.features not in FEATURES:
+            raise CLLM4RecError(f"new items: features must be one of {', '.join(FEATURES)}, got {self.features!r}")
+        if not (self.lr > 0 and self.ridge > 0):
+            raise CLLM4RecError("new items: lr and ridge must be > 0")
+
+
+def grow_item_tables(model: CLLM4Rec, n_new: int) -> None:
+    """Append ``n_new`` item rows to both item tables and the bias (zeros); warm rows are copied unchanged."""
+    if n_new < 1:
+        raise CLLM4RecError("no new items to add")
+    for name in ("item_collab", "item_content"):
+        old = getattr(model, name)
+        weight = torch.cat([old.weight.detach(), old.weight.new_zeros(n_new, model.hidden_size)])
+        table = nn.Embedding.from_pretrained(weight, freeze=False)
+        table.sparse = old.sparse
+        setattr(model, name, table)
+    if model.item_bias is not None:
+        model.item_bias = nn.Parameter(torch.cat([model.item_bias.detach(), model.item_bias.new_zeros(n_new)]))
+    model.n_items += n_new
+    model.vocab_size += n_new
+
+
+def _word_ids(model: CLLM4Rec, text: str, max_length: int) -> list[int]:
+    tok = model.id_tokenizer()
+    return tok.encode_text(" " + text.strip())[:max_length]
+
+
+def place_new_items(
+    model: CLLM4Rec,
+    texts: list[dict[str, str]],
+    warm_texts: list[dict[str, str]],
+    warm_counts: np.ndarray | None = None,
+    options: PlacementOptions | None = None,
+    *,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Add one item per entry of ``texts`` (its text fields) to ``model`` in place, after the warm items.
+
+    ``warm_texts``: the warm items' text fields, in index order (what the map learns from);
+    ``warm_counts``: training interactions per warm item, where items without any do not supervise the map.
+    Returns timings of the steps, in seconds."""
+    import time
+
+    options = options or PlacementOptions()
+    if not texts or any(not any(v.strip() for v in fields.values()) for fields in texts):
+        raise CLLM4RecError("every new item needs a non-empty text")
+    n_old, n_new = model.n_items, len(texts)
+    if len(warm_texts) != n_old:
+        raise CLLM4RecError(f"warm_texts has {len(warm_texts)} entries, the model {n_old} items")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    warm_features = None
+    if options.features == "text":
+        warm_features = _warm_states(model, warm_texts, options.max_length, progress)
+        new_features = mean_pooled_states(
+            _loaded(model), [item_document(f) for f in texts], max_length=options.max_length, progress=progress
+        )
+        timings["features_seconds"] = time.perf_counter() - start
+    grow_item_tables(model, n_new)
+    _init_content(model, n_old, texts, options.max_length)
+    t0 = time.perf_counter()
+    _train_content(model, n_old, texts, options, progress)
+    timings["content_seconds"] = time.perf_counter() - t0
+    if options.features == "content":
+        rows = model.item_content.weight.detach().float().cpu().numpy()
+        warm_features, new_features = rows[:n_old], rows[n_old:]
+    assert warm_features is not None
+    collab = model.item_collab.weight.detach().float().cpu().numpy()[:n_old]
+    bias = model.item_bias.detach().float().cpu().numpy()[:n_old] if model.item_bias is not None else None
+    keep = np.ones(n_old, dtype=bool) if warm_counts is None else np.asarray(warm_counts).reshape(-1) > 0
+    targets = collab if bias is None else np.concatenate([collab, bias[:, None]], axis=1)
+    predicted = ridge_map(warm_features[keep], targets[keep], new_features, options.ridge)
+    with torch.no_grad():
+        device = model.item_collab.weight.device
+        model.item_collab.weight[n_old:] = torch.as_tensor(predicted[:, : model.hidden_size], device=device)
+        if model.item_bias is not None:
+            model.item_bias[n_old:] = torch.as_tensor(predicted[:, -1], device=device)
+    timings["total_seconds"] = time.perf_counter() - start
+    return timings
+
+
+def ridge_map(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, ridge: float) -> np.ndarray:
+    """Ridge regression of ``y`` on ``x`` (both centred, so the intercept is the mean), applied to ``x_new``.
+
+    The penalty is ``ridge`` times the mean eigenvalue of x's covariance, so one value suits features of any
+    scale. Solved in float64 from the (D, D) normal equations."""
+    x = x.astype(np.float64)
+    mx, my = x.mean(0), y.astype(np.float64).mean(0)
+    xc, yc = x - mx, y.astype(np.float64) - my
+    gram = xc.T @ xc
+    alpha = ridge * np.trace(gram) / max(1, gram.shape[0])
+    w = np.linalg.solve(gram + alpha * np.eye(gram.shape[0]), xc.T @ yc)
+    return ((x_new.astype(np.float64) - mx) @ w + my).astype(np.float32)
+
+
+_WARM_STATES: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _warm_states(model: CLLM4Rec, warm_texts: list[dict[str, str]], max_length: int, progress: bool) -> np.ndarray:
+    """The warm items' text features, kept for the next placement on the same model (one entry): the
+    cold-validation and cold-test placements read the same warm texts."""
+    docs = [item_document(f) for f in warm_texts]
+    key = (id(model.backbone), max_length, hash(tuple(docs)))
+    if key not in _WARM_STATES:
+        _WARM_STATES.clear()
+        _WARM_STATES[key] = mean_pooled_states(_loaded(model), docs, max_length=max_length, progress=progress)
+    return _WARM_STATES[key]
+
+
+def _loaded(model: CLLM4Rec):  # noqa: ANN202 - a LoadedBackbone; imported lazily (layering)
+    from cllm4rec.backbone import LoadedBackbone
+
+    if model.loaded_backbone is not None:
+        return model.loaded_backbone
+    if model.backbone_tokenizer is None or model.ref is None:
+        raise CLLM4RecError("placing new items needs a model built from a loaded backbone (with its tokenizer)")
+    return LoadedBackbone(model.backbone, model.backbone_tokenizer, model.ref, "model", 0.0)
+
+
+def _docs(
+    model: CLLM4Rec, n_old: int, texts: list[dict[str, str]], max_length: int
+) -> list[tuple[list[int], list[int]]]:
+    """The content documents of the new items: ``The <field> of item_j is: <text>``, one per field."""
+    tok = model.id_tokenizer()
+    docs = []
+    for k, fields in enumerate(texts):
+        for name, text in fields.items():
+            main = _word_ids(model, text, max_length)
+            if main:
+                docs.append((item_field_prompt(tok, n_old + k, name), main))
+    return docs
+
+
+@torch.no_grad()
+def _init_content(model: CLLM4Rec, n_old: int, texts: list[dict[str, str]], max_length: int) -> None:
+    """Each new content row at the mean word embedding of its whole text (the paper's initialisation)."""
+    words = model.backbone.get_input_embeddings().weight
+    for k, fields in enumerate(texts):
+        ids = _word_ids(model, item_document(fields), max_length * max(1, len(fields)))
+        row = words[torch.as_tensor(ids, device=words.device)].float().mean(0)
+        model.item_content.weight[n_old + k] = row.to(model.item_content.weight.dtype)
+
+
+def _train_content(
+    model: CLLM4Rec, n_old: int, texts: list[dict[str, str]], options: PlacementOptions, progress: bool
+) -> None:
+    """``options.passes`` passes of Adam on the content LM loss of the new items' documents; every other
+    parameter is frozen for the duration and the warm rows' gradients are zeroed, so only new rows move."""
+    if options.passes == 0:
+        return
+    docs = _docs(model, n_old, texts, options.max_length)
+    rng = np.random.default_rng(options.seed)
+    table = model.item_content
+    was_sparse, was_training = table.sparse, model.training
+    frozen = [p for p in model.parameters() if p.requires_grad and p is not table.weight]
+    for p in frozen:
+        p.requires_grad_(False)
+    table.sparse = False
+    optimizer = torch.optim.Adam([table.weight], lr=options.lr)
+    model.train()
+    try:
+        for epoch in range(options.passes):
+            order = rng.permutation(len(docs))
+            chunks = [order[i : i + options.batch_size] for i in range(0, len(order), options.batch_size)]
+            desc = f"new items {epoch + 1}/{options.passes}"
+            for idx in tqdm(chunks, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+                batch = collate([docs[i] for i in idx], model.id_tokenizer().pad_id).to(model.device)
+                optimizer.zero_grad(set_to_none=False)
+                model.word_lm_loss(batch, side="content").loss.backward()
+                assert table.weight.grad is not None
+                table.weight.grad[:n_old] = 0  # Adam's moments of warm rows stay 0: they never move
+                optimizer.step()
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        table.sparse = was_sparse
+        model.train(was_training)

@@ -6,6 +6,7 @@ row, errors are clear, scoring is deterministic, and each personalised model bea
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +20,19 @@ from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 from cllm4rec.evaluation import Recommender, evaluate, selection_score
 
-FAST = {"multivae": {"max_epochs": 3, "hidden": 16, "latent": 8, "batch_size": 16}}
+FAST = {
+    "multivae": {"max_epochs": 3, "hidden": 16, "latent": 8, "batch_size": 16},
+    "llmknn": {"backbone": "tiny-llama"},
+}
 MODELS = [*BASELINES, "cllm4rec"]
+CONTENT = ("tfidf", "llmknn")
+
+
+def with_text(ds: Dataset) -> Dataset:
+    """The two-cluster dataset with item titles that name each item's cluster (for the content models)."""
+    half = ds.n_items // 2
+    titles = [{"title": f"{'sunny' if j < half else 'moonlit'} garden thing {j}"} for j in range(ds.n_items)]
+    return dataclasses.replace(ds, item_text=titles)
 
 
 @pytest.fixture()
@@ -32,7 +44,7 @@ def case(request: pytest.FixtureRequest, tiny: Dataset) -> tuple[Callable[[], Re
 
         run: Path = request.getfixturevalue("tiny_run")
         return (lambda: load_run(run, device="cpu").recommender), request.getfixturevalue("run_dataset")
-    return (lambda: get_baseline(name, **FAST.get(name, {}))), tiny
+    return (lambda: get_baseline(name, **FAST.get(name, {}))), with_text(tiny) if name in CONTENT else tiny
 
 
 @pytest.mark.parametrize("case", MODELS, indirect=True)
@@ -72,6 +84,12 @@ def test_baselines_refuse_to_score_before_fit(name: str, tiny: Dataset) -> None:
         get_baseline(name, **FAST.get(name, {})).score(np.array([0]), tiny.train[[0]])
 
 
+@pytest.mark.parametrize("name", CONTENT)
+def test_content_baselines_need_item_text(name: str, tiny: Dataset) -> None:
+    with pytest.raises(CLLM4RecError, match="needs item text"):
+        get_baseline(name, **FAST.get(name, {})).fit(tiny)
+
+
 def test_cllm4rec_refuses_another_dataset(tiny_run: Path, make_dataset, run_dataset: Dataset) -> None:
     from cllm4rec.serving import load_run
 
@@ -93,9 +111,10 @@ def test_deterministic(case) -> None:
     assert np.array_equal(first, second)
 
 
-@pytest.mark.parametrize("name", ["itemknn", "ease", "multivae"])
+@pytest.mark.parametrize("name", ["itemknn", "ease", "multivae", "tfidf"])
 def test_personalised_baselines_learn_the_clusters(name: str, tiny: Dataset) -> None:
     params = {"max_epochs": 40, "hidden": 32, "latent": 8, "batch_size": 16} if name == "multivae" else {}
+    tiny = with_text(tiny) if name in CONTENT else tiny
     model = get_baseline(name, **params).fit(tiny)
     users = np.arange(tiny.n_users)
     scores = model.score(users, tiny.train)

@@ -25,6 +25,7 @@ from sklearn.preprocessing import normalize
 from cllm4rec.baselines.base import ParamsBase, check_history
 from cllm4rec.core.defaults import DEFAULT_BACKBONE
 from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.data.dataset import evaluation_split
 from cllm4rec.data.text import item_document
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class _ContentKNN:
         raise NotImplementedError
 
     def fit(self, dataset: Dataset, *, split: str = "valid", progress: bool = False) -> _ContentKNN:
+        evaluation_split(split, f"fitting {self.name}")  # the texts are the same for every split
         texts, n_warm = catalogue_texts(dataset)
         if not any(texts):
             raise CLLM4RecError(f"{self.name} needs item text, and this dataset has none")

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "cllm4rec.cli.evaluate",
     "cllm4rec.cli.baseline",
     "cllm4rec.cli.serve",
+    "cllm4rec.cli.items",
 )
 
 

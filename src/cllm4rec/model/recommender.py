@@ -49,6 +49,7 @@ class CLLM4RecRecommender:
         batch_size: int = 32,
         progress: bool = False,
         dataset_hash: str | None = None,
+        trained_items: int | None = None,
     ) -> None:
         if style not in PROMPT_STYLES:
             raise CLLM4RecError(f"unknown prompt style {style!r}; expected one of {', '.join(PROMPT_STYLES)}")
@@ -58,6 +59,9 @@ class CLLM4RecRecommender:
         self.style, self.max_length, self.batch_size = style, max_length, batch_size
         self.progress = progress
         self.dataset_hash = dataset_hash
+        # items of the training dataset; any after them were added from their text (add-items): a dataset
+        # (evaluation) covers only the first ones, a served history may hold any
+        self.trained_items = model.n_items if trained_items is None else trained_items
         self.pad_multiple = 1  # right padding is exact; a server rounds widths up to reuse kernels
 
     @property
@@ -72,9 +76,9 @@ class CLLM4RecRecommender:
         """Check that ``dataset`` is the one the model was trained on (the model is trained already); a
         recommender whose ``fit`` trains is ``cllm4rec.CLLM4Rec``, which wraps this one."""
         evaluation_split(split, "fitting a recommender")
-        if (dataset.n_users, dataset.n_items) != (self.n_users, self.n_items):
+        if (dataset.n_users, dataset.n_items) != (self.n_users, self.trained_items):
             raise CLLM4RecError(
-                f"the model was trained on {self.n_users} users x {self.n_items} items, the dataset has "
+                f"the model was trained on {self.n_users} users x {self.trained_items} items, the dataset has "
                 f"{dataset.n_users} x {dataset.n_items}"
             )
         if self.dataset_hash is not None:
@@ -89,7 +93,13 @@ class CLLM4RecRecommender:
         """(B, J) float32 scores; row b uses ``history`` row b as the prompt's items.
 
         ``users[b]`` outside ``0..n_users-1`` means someone without a user token (served from the history).
+        A history over the trained items only (a dataset's) gets scores for those items only.
         """
+        history = sp.csr_matrix(history)
+        if history.shape[1] == self.trained_items < self.n_items:
+            extra = sp.csr_matrix((history.shape[0], self.n_items - self.trained_items), dtype=np.float32)
+            prompts, _ = self._prompts(users, sp.hstack([history, extra]).tocsr())
+            return self.score_prompts(prompts).numpy()[:, : self.trained_items]
         prompts, _ = self._prompts(users, history)
         return self.score_prompts(prompts).numpy()
 

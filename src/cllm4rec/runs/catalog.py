@@ -6,12 +6,14 @@ Saved as ``catalog/`` inside every checkpoint (docs/DESIGN.md §7)::
     items.json   external item IDs in index order (item_j is items[j])
     titles.json  a display title per item (null where the dataset has none)
     known.npz    every interaction the dataset holds (train + valid + test), a binary user x item CSR matrix
+    added.jsonl  items added from their text after training (``add-items``): {"id": ..., "fields": {...}}
+                 per line, in index order after the dataset's items; absent when none was added
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,21 @@ class Catalog(IDMaps):
     item_ids: list[str]
     titles: list[str | None]
     known: sp.csr_matrix  # (I, J) binary: train + valid + test
+    added: list[dict[str, str]] = field(default_factory=list)
+    """Text fields of the items added after training, which are the last ``len(added)`` items."""
+
+    @property
+    def n_trained_items(self) -> int:
+        """Items of the dataset the model was trained on (the added ones come after them)."""
+        return self.n_items - len(self.added)
+
+    def with_items(self, item_ids: list[str], texts: list[dict[str, str]]) -> Catalog:
+        """This catalogue with new items appended (no interactions yet)."""
+        titles = [fields.get("title") or fields.get("name") for fields in texts]
+        known = sp.hstack([self.known, sp.csr_matrix((self.n_users, len(item_ids)), dtype=np.float32)]).tocsr()
+        return Catalog(
+            list(self.user_ids), [*self.item_ids, *item_ids], [*self.titles, *titles], known, [*self.added, *texts]
+        )
 
     @classmethod
     def from_dataset(cls, dataset: Dataset) -> Catalog:
@@ -47,6 +64,10 @@ class Catalog(IDMaps):
         for name, value in (("users.json", self.user_ids), ("items.json", self.item_ids), ("titles.json", self.titles)):
             (folder / name).write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
         sp.save_npz(folder / "known.npz", self.known, compressed=True)
+        if self.added:
+            with open(folder / "added.jsonl", "w", encoding="utf-8") as fh:
+                for ext, fields in zip(self.item_ids[self.n_trained_items :], self.added, strict=True):
+                    fh.write(json.dumps({"id": ext, "fields": fields}, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, folder: Path) -> Catalog:
@@ -58,8 +79,12 @@ class Catalog(IDMaps):
             )
             known = sp.load_npz(folder / "known.npz").tocsr().astype(np.float32)
             known.sort_indices()
-        except (OSError, ValueError) as exc:
+            added = []
+            if (folder / "added.jsonl").is_file():
+                lines = (folder / "added.jsonl").read_text(encoding="utf-8").splitlines()
+                added = [json.loads(line)["fields"] for line in lines if line.strip()]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CLLM4RecError(f"cannot read the ID catalogue in {folder}: {exc}") from exc
-        if known.shape != (len(users), len(items)) or len(titles) != len(items):
+        if known.shape != (len(users), len(items)) or len(titles) != len(items) or len(added) > len(items):
             raise CLLM4RecError(f"the ID catalogue in {folder} is inconsistent (sizes do not match)")
-        return cls(users, items, titles, known)
+        return cls(users, items, titles, known, added)

@@ -7,6 +7,7 @@
       run.json               dataset folder + content hash, seed, device
       pretrain/{last,best}/  self-contained checkpoints (see checkpoint.py) and pretrain/log.jsonl
       finetune/{last,best}/  likewise, with finetune/log.jsonl
+      items/                 the final checkpoint with items added from their text (``add-items``), if any
       training_curves.png    losses and validation metrics, redrawn every epoch
       metrics.json           test metrics written by ``cllm4rec train``
 """
@@ -48,6 +49,11 @@ class RunFolder:
     @property
     def info_file(self) -> Path:
         return self.root / "run.json"
+
+    @property
+    def items(self) -> Path:
+        """The checkpoint ``add-items`` writes: the final one plus new items; served in its place."""
+        return self.root / "items"
 
     def last(self, stage: str) -> Path:
         return self.root / stage / "last"
@@ -158,7 +164,7 @@ class RunFolder:
 
     def targets(self) -> list[Path]:
         """Every file and folder the training commands write (atomically) in the run folder."""
-        files = [self.config_file, self.info_file, self.metrics_file, self.root / "training_curves.png"]
+        files = [self.config_file, self.info_file, self.metrics_file, self.root / "training_curves.png", self.items]
         for stage in STAGES:
             files += [self.last(stage), self.best(stage), self.log_file(stage)]
         return files
@@ -188,10 +194,14 @@ class RunFolder:
             repaired.append(f"{problem}: copied last/ to best/")
         return repaired
 
-    def final(self) -> tuple[Path, str]:
-        """The checkpoint a finished run serves from, and its prompt style (``rec`` or pretrained ``lm``)."""
+    def final(self, *, trained: bool = False) -> tuple[Path, str]:
+        """The checkpoint a finished run serves from, and its prompt style (``rec`` or pretrained ``lm``): the
+        one with added items when there is one, unless ``trained`` asks for the last trained checkpoint."""
         if not self.exists:
             raise CLLM4RecError(f"{self.root} is not a cllm4rec run folder (no run.json)")
+        added = read_state(self.items)
+        if added is not None and not trained:
+            return self.items, str(added.get("style", "rec"))
         for stage in STAGES:
             problem = self.best_mismatch(stage)
             if problem is not None:

@@ -123,6 +123,7 @@ def load_run(
         max_length=record.config.model.max_length,
         progress=progress,
         dataset_hash=record.dataset.content_hash,
+        trained_items=record.catalog.n_trained_items,
     )
     loaded = LoadedRun(run.root, path, style, record, recommender, device)
     if data is not None:

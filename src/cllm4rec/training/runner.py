@@ -167,10 +167,11 @@ def _plan_budget(run: RunFolder, ctx: Context, config: RunConfig, seconds: float
 def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]:
     """Score the test split with the run's final checkpoint and write ``metrics.json`` (main process)."""
     from cllm4rec.evaluation import evaluate
+    from cllm4rec.evaluation.cold import few_interaction_metrics
     from cllm4rec.model.recommender import CLLM4RecRecommender
     from cllm4rec.training.sharding import scorer
 
-    path, style = run.final()
+    path, style = run.final(trained=True)
     load_tables(ctx.model, path)
     train_seconds = time.perf_counter() - started
     recommender = scorer(
@@ -190,6 +191,9 @@ def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]
         "train_seconds": round(train_seconds, 1),
         "score_seconds_per_1k_users": round(1000 * score_seconds / max(1, evaluation.n_users), 2),
     }
+    result["few_interactions"] = few_interaction_metrics(evaluation, ctx.dataset.train)
+    if ctx.dataset.cold is not None and style == "rec":
+        result.update(evaluate_new_items(ctx, recommender))
     if ctx.record.config.finetune.enabled and ctx.record.config.finetune.refit_epochs > 0:
         from cllm4rec.training.finetune import refit
 
@@ -200,3 +204,27 @@ def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]
         write_json_atomic(run.root / "metrics.json", result)
     ctx.accelerator.wait_for_everyone()
     return result
+
+
+def evaluate_new_items(ctx: Context, recommender: Any) -> dict[str, Any]:
+    """The cold-test items placed from their text and ranked (``cold``, ``all``: evaluation/cold.py); the
+    model is the trained one again afterwards. One process only (``recommender`` is then the plain one):
+    placement is not sharded."""
+    from cllm4rec.evaluation.cold import evaluate_cold
+    from cllm4rec.model.cold_recommender import NewItemsRecommender
+    from cllm4rec.model.new_items import PlacementOptions
+
+    if ctx.accelerator.num_processes > 1:
+        ctx.accelerator.print("cllm4rec: cold items are evaluated on one process; run 'cllm4rec evaluate' for them")
+        return {}
+    cold = NewItemsRecommender(recommender, PlacementOptions(seed=ctx.seed)).fit(ctx.dataset, split="test")
+    t0 = time.perf_counter()
+    try:
+        rankings = evaluate_cold(cold, ctx.dataset, "test", progress=ctx.progress, seed=ctx.seed)
+    finally:
+        cold.restore()
+    return {
+        "metrics_cold": rankings["cold"].metrics,
+        "metrics_all": rankings["all"].metrics,
+        "cold_seconds": round(time.perf_counter() - t0, 1),
+    }

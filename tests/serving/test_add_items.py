@@ -1,0 +1,102 @@
+"""add-items: new items from their text, written as RUN/items/ and recommended; bad files refused whole."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cllm4rec.cli.main import main
+from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.evaluation import evaluate
+from cllm4rec.model.new_items import PlacementOptions, grow_item_tables, place_new_items, ridge_map
+from cllm4rec.serving import Query, load_run, recommend
+from cllm4rec.serving.add_items import add_items
+
+
+@pytest.fixture()
+def run_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    shutil.copytree(tiny_run.parent, tmp_path / "copy")
+    return tmp_path / "copy" / "run"
+
+
+def _write(path: Path, rows: list[object]) -> Path:
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_added_items_round_trip_and_are_recommended(run_copy: Path, tmp_path: Path, run_dataset) -> None:
+    before = load_run(run_copy, device="cpu")
+    warm = before.recommender.model
+    items = _write(
+        tmp_path / "new.jsonl",
+        [{"id": "new-1", "title": "Movie 3", "genres": "comedy"}, {"id": "new-2", "title": "A brand new drama"}],
+    )
+    summary = add_items(run_copy, items, options=PlacementOptions(passes=1, seed=0), device="cpu")
+    assert summary["added"] == 2 and (run_copy / "items" / "manifest.json").is_file()
+    after = load_run(run_copy, device="cpu")
+    model = after.recommender.model
+    assert after.checkpoint == run_copy / "items" and model.n_items == warm.n_items + 2
+    assert after.catalog.item_ids[-2:] == ["new-1", "new-2"] and after.catalog.titles[-1] == "A brand new drama"
+    for name in ("item_collab", "item_content", "user_collab"):  # every trained row exactly as it was
+        assert torch.equal(
+            getattr(model, name).weight[: getattr(warm, name).weight.shape[0]], getattr(warm, name).weight
+        )
+    assert torch.isfinite(model.item_collab.weight[-2:]).all() and model.item_collab.weight[-2:].abs().sum() > 0
+    user = after.catalog.user_ids[0]
+    ranked = recommend(after, [Query(user=user)], k=after.catalog.n_items - len(after.catalog.known[0].indices))
+    assert {"new-1", "new-2"} <= {r.item for r in ranked[0]}
+    # the warm ranking of the dataset is the trained model's, unchanged by the added items
+    ours = evaluate(after.recommender.fit(run_dataset, split="test"), run_dataset, "test").metrics
+    base = evaluate(before.recommender.fit(run_dataset, split="test"), run_dataset, "test").metrics
+    assert ours == base
+    # adding again extends items/; an ID that now exists is refused
+    add_items(run_copy, _write(tmp_path / "more.jsonl", [{"id": "new-3", "title": "Third"}]), device="cpu")
+    again = load_run(run_copy, device="cpu")
+    assert again.catalog.item_ids[-3:] == ["new-1", "new-2", "new-3"] and len(again.catalog.added) == 3
+    with pytest.raises(CLLM4RecError, match="already exists"):
+        add_items(run_copy, _write(tmp_path / "dup.jsonl", [{"id": "new-2", "title": "x"}]), device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"id": "a", "title": "ok"}, "{not json"], r"new.jsonl:2: not a JSON object"),
+        ([{"title": "no id"}], r"new.jsonl:1: missing or empty \"id\""),
+        ([{"id": "a", "title": "ok"}, {"id": "a", "title": "again"}], r"new.jsonl:2: item 'a' appears twice"),
+        ([{"id": "b", "title": "  "}], r"new.jsonl:1: item 'b' has no text"),
+        ([{"id": "c", "title": 5}], r"new.jsonl:1: text field 'title' is not a string"),
+        ([{"id": "i0", "title": "exists"}], r"new.jsonl:1: item 'i0' already exists"),
+    ],
+)
+def test_bad_items_files_are_refused_whole(run_copy: Path, tmp_path: Path, rows: list[object], message: str) -> None:
+    path = _write(tmp_path / "new.jsonl", rows)
+    code = main(["add-items", "--run", str(run_copy), "--items", str(path), "--device", "cpu", "--no-progress"])
+    assert code != 0
+    with pytest.raises(CLLM4RecError, match=message):
+        add_items(run_copy, path, device="cpu")
+    assert not (run_copy / "items").exists()
+
+
+def test_placement_moves_only_new_rows_and_the_map_is_a_ridge_fit(tiny_backbone) -> None:
+    from cllm4rec.model import CLLM4Rec
+
+    model = CLLM4Rec(tiny_backbone, 5, 6, seed=0, item_bias=True)
+    warm = {name: getattr(model, name).weight.detach().clone() for name in ("item_collab", "item_content")}
+    texts = [{"title": f"thing number {j}"} for j in range(6)]
+    place_new_items(model, [{"title": "thing number 2"}], texts, np.ones(6), PlacementOptions(passes=2, seed=1))
+    assert model.n_items == 7 and model.item_bias is not None and model.item_bias.shape == (7,)
+    for name, weight in warm.items():
+        assert torch.equal(getattr(model, name).weight[:6], weight)
+    assert model.id_tokenizer().item_token(6)  # the tokenizer knows the new item
+    # ridge_map: with a vanishing penalty, an exact linear relation is recovered
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    w = rng.normal(size=(3, 2))
+    np.testing.assert_allclose(ridge_map(x, x @ w + 1.0, x[:4], 1e-9), x[:4] @ w + 1.0, atol=1e-5)
+    grow_item_tables(model, 2)
+    assert model.item_collab.weight.shape[0] == 9 and not model.item_collab.weight[-2:].any()

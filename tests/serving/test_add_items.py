@@ -100,3 +100,50 @@ def test_placement_moves_only_new_rows_and_the_map_is_a_ridge_fit(tiny_backbone)
     np.testing.assert_allclose(ridge_map(x, x @ w + 1.0, x[:4], 1e-9), x[:4] @ w + 1.0, atol=1e-5)
     grow_item_tables(model, 2)
     assert model.item_collab.weight.shape[0] == 9 and not model.item_collab.weight[-2:].any()
+
+
+def test_a_trained_run_ranks_cold_items_and_its_warm_scores_stay(tiny_run: Path, run_dataset) -> None:
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    from cllm4rec.data.cold import ColdItems
+    from cllm4rec.evaluation.cold import evaluate_cold
+    from cllm4rec.model.cold_recommender import NewItemsRecommender
+
+    rng = np.random.default_rng(0)
+    texts = [{"title": f"Movie {j}", "genres": "drama"} for j in range(6)]
+    hits = sp.csr_matrix((rng.random((run_dataset.n_users, 6)) < 0.3).astype(np.float32))
+    data = dataclasses.replace(run_dataset, cold=ColdItems([f"c{j}" for j in range(6)], texts, 3, hits))
+    base = load_run(tiny_run, device="cpu").recommender
+    base.dataset_hash = None  # the cold items change the content hash, not the warm data it was trained on
+    users = np.arange(run_dataset.n_users)
+    warm = base.fit(run_dataset, split="test").score(users, run_dataset.known("test"))
+    cold = NewItemsRecommender(base, PlacementOptions(passes=1)).fit(data, split="test")
+    result = evaluate_cold(cold, data, "test")
+    assert result["cold"].metrics["n_users"] == int((np.diff(hits[:, 3:].tocsr().indptr) > 0).sum())
+    assert 0 < result["cold"].metrics["recall@20"] <= 1 and cold.base.model.n_items == run_dataset.n_items + 3
+    np.testing.assert_array_equal(cold.score(users, run_dataset.known("test")), warm)
+    cold.restore()
+    assert cold.base.model.n_items == run_dataset.n_items
+    np.testing.assert_array_equal(base.score(users, run_dataset.known("test")), warm)
+
+
+def test_train_on_a_dataset_with_cold_items_reports_their_rankings(tmp_path: Path, tiny_cli_args: list[str]) -> None:
+    from cllm4rec.data import PrepareOptions, RawDataset, build_dataset
+
+    rng = np.random.default_rng(1)
+    users, items = [], []
+    for u in range(40):
+        for j in rng.choice(30, size=8, replace=False):
+            users.append(f"u{u}")
+            items.append(f"i{j}")
+    text = {f"i{j}": {"title": f"{'red' if j % 2 else 'blue'} toy {j}"} for j in range(30)}
+    data = build_dataset(RawDataset(users=users, items=items, item_text=text), PrepareOptions(cold_items=0.2))
+    data.save(tmp_path / "data")
+    code = main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), *tiny_cli_args])
+    assert code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["metrics_cold"]["n_users"] > 0 and 0 <= metrics["metrics_cold"]["recall@20"] <= 1
+    assert metrics["metrics_all"]["n_users"] >= metrics["metrics"]["n_users"]
+    assert "n_users" in metrics["few_interactions"]

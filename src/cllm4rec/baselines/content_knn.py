@@ -1,6 +1,6 @@
 """Content kNN: items as vectors of their text, users as the mean of their history's vectors, cosine scores.
 
-The classic answer to new items (docs/DESIGN.md §9): it needs no interaction with an item to score it, so it
+The classic answer to new items (docs/DESIGN.md §11): it needs no interaction with an item to score it, so it
 ranks cold items (``score_cold``) exactly as warm ones. Two item encoders:
 
 - ``tfidf``: TF-IDF of the item's text fields (scikit-learn), fitted on every item's text, warm and cold;

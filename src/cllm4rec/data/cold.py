@@ -1,4 +1,4 @@
-"""Cold-start items: a seeded share of the catalogue whose interactions all leave training (docs/DESIGN.md §9).
+"""Cold-start items: a seeded share of the catalogue whose interactions all leave training (docs/DESIGN.md §11).
 
 ``data prepare --cold-items F`` draws ``round(F * J)`` items with ``numpy.random.default_rng(seed)`` (a
 permutation of the item indices, taken after preprocessing); the first half (rounded down) is cold-validation,

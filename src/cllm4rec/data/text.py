@@ -117,5 +117,5 @@ def join_list(values: object, sep: str = ", ") -> str:
 
 def item_document(fields: dict[str, str]) -> str:
     """One string of an item's text fields in their order ("Title. Category path. Description"): what the
-    content baselines encode and what a new item is described by (docs/DESIGN.md §9)."""
+    content baselines encode and what a new item is described by (docs/DESIGN.md §11)."""
     return ". ".join(v.strip().rstrip(".") for v in fields.values() if v and v.strip())

@@ -1,4 +1,4 @@
-"""Cold-start evaluation: new items ranked from what a model can know of them (docs/DESIGN.md §9).
+"""Cold-start evaluation: new items ranked from what a model can know of them (docs/DESIGN.md §11).
 
 Two rankings beside the warm one (:func:`cllm4rec.evaluation.evaluate`), over the cold items of a split
 (:mod:`cllm4rec.data.cold`):
@@ -99,7 +99,7 @@ def evaluate_cold(
 
 
 def few_interaction_metrics(evaluation: Evaluation, train: sp.csr_matrix, max_items: int = 5) -> dict[str, float]:
-    # users with few interactions are where item-item models are weakest and text should help most (§9)
+    # users with few interactions are where item-item models are weakest and text should help most (§11)
     """Mean metrics over the evaluated users with at most ``max_items`` training interactions (and how many)."""
     lengths = np.diff(sp.csr_matrix(train).indptr)
     rows = [r for r in evaluation.per_user() if lengths[int(r["user"])] <= max_items]

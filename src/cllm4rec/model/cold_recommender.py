@@ -1,4 +1,4 @@
-"""A trained CLLM4Rec that also scores a dataset's cold items, placed from their text (docs/DESIGN.md §9).
+"""A trained CLLM4Rec that also scores a dataset's cold items, placed from their text (docs/DESIGN.md §11).
 
 ``score`` ranks the warm catalogue as the plain recommender does; ``score_cold(users, history, split)`` ranks
 the cold items of ``split`` (the contract of :mod:`cllm4rec.evaluation.cold`). The cold items of a split are
@@ -55,7 +55,7 @@ class NewItemsRecommender:
             self.base.model, cold.item_text, self.dataset.item_text, counts, self.options, progress=self.base.progress
         )
         self.base.tok = self.base.model.id_tokenizer()
-        self.placed = split
+        self.placed, self._cache = split, None
 
     def restore(self) -> None:
         """Drop any placed cold items: the model is the warm one again, row for row."""
@@ -80,7 +80,8 @@ class NewItemsRecommender:
         n_total = self.base.n_items
         if history.shape[1] == self.n_warm and n_total > self.n_warm:
             history = sp.hstack([history, sp.csr_matrix((history.shape[0], n_total - self.n_warm))]).tocsr()
-        key = np.asarray(users).tobytes() + history.indptr.tobytes() + history.indices.tobytes()
+        key = str((n_total, self.placed)).encode() + np.asarray(users).tobytes()
+        key += history.indptr.tobytes() + history.indices.tobytes()
         if self._cache is None or self._cache[0] != key:
             with torch.inference_mode():
                 self._cache = (key, self.base.score(users, history))

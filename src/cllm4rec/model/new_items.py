@@ -1,6 +1,6 @@
 """New items from their text alone: grow the item tables, learn the content rows, place the collab rows.
 
-The backbone stays frozen and every warm row stays as it is (docs/DESIGN.md §9). For each new item:
+The backbone stays frozen and every warm row stays as it is (docs/DESIGN.md §11). For each new item:
 
 1. Its content row starts at the mean of its text's word embeddings (the paper's initialisation of content
    tokens) and is then trained for ``passes`` passes of the content LM objective on its own text documents
@@ -231,3 +231,23 @@ def _train_content(
             p.requires_grad_(True)
         table.sparse = was_sparse
         model.train(was_training)
+
+
+def estimate_placement_seconds(
+    model: CLLM4Rec, warm_texts: list[dict[str, str]], n_new: int, options: PlacementOptions | None = None
+) -> float:
+    """Seconds :func:`place_new_items` will take for ``n_new`` items: the text features of a sample of warm
+    items are timed and extrapolated (a training step of the content pass costs about three forwards)."""
+    import time
+
+    options = options or PlacementOptions()
+    sample = [item_document(f) for f in warm_texts[:: max(1, len(warm_texts) // 32)][:32]]
+    if not sample:
+        return 0.0
+    mean_pooled_states(_loaded(model), sample[:4], max_length=options.max_length)  # warm-up
+    t0 = time.perf_counter()
+    mean_pooled_states(_loaded(model), sample, max_length=options.max_length)
+    per_text = (time.perf_counter() - t0) / len(sample)
+    n_features = len(warm_texts) + n_new if options.features == "text" else 0
+    fields = np.mean([max(1, len(f)) for f in warm_texts]) if warm_texts else 1.0
+    return per_text * (n_features + 3 * options.passes * n_new * fields)

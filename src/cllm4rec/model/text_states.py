@@ -1,4 +1,4 @@
-"""Text to vectors with the frozen backbone: mean-pooled final hidden states (docs/DESIGN.md §9).
+"""Text to vectors with the frozen backbone: mean-pooled final hidden states (docs/DESIGN.md §11).
 
 The encoder of the LLM-embedding kNN baseline and one of the text features a new item can be placed from.
 Texts are read in batches of similar length (little padding), under bf16 autocast where bf16 is fast.

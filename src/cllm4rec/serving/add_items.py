@@ -1,4 +1,4 @@
-"""``add-items``: new items, known only by their text, added to a trained run (docs/DESIGN.md §9).
+"""``add-items``: new items, known only by their text, added to a trained run (docs/DESIGN.md §11).
 
 The items file is JSON lines, one item each: an ``id`` plus text fields, e.g.
 ``{"id": "B00X", "title": "Wooden train set", "categories": "Toys > Trains"}``. The whole file is checked

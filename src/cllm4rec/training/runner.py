@@ -152,6 +152,11 @@ def _plan_budget(run: RunFolder, ctx: Context, config: RunConfig, seconds: float
     budget = Budget(seconds, started)
     costs = measure_costs(ctx, config)
     budget.reserve = costs.validation  # the test scores as many users as validation does
+    if ctx.dataset.cold is not None:  # the cold-test items are placed and ranked after the test (§11)
+        from cllm4rec.model.new_items import estimate_placement_seconds
+
+        n_cold = len(ctx.dataset.cold.columns("test"))
+        budget.reserve += costs.validation + estimate_placement_seconds(ctx.model, ctx.dataset.item_text, n_cold)
     if resume:  # the epochs were planned when the run started; only the deadline is new
         ctx.accelerator.print("cllm4rec: budget: resuming with the planned epochs, stopping by the deadline")
         return budget

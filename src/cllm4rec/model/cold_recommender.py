@@ -51,8 +51,19 @@ class NewItemsRecommender:
         self.restore()
         cold = self.dataset.cold.subset(split)
         counts = np.asarray(self.dataset.train.sum(axis=0)).ravel()
+        known = self.dataset.known(split)
+        states = None
+        if self.options.fit == "rec":  # the map learns through the users' head states (new_items.rec_map)
+            states = self.base.head_states(np.arange(self.dataset.n_users), known)
         self.timings[split] = place_new_items(
-            self.base.model, cold.item_text, self.dataset.item_text, counts, self.options, progress=self.base.progress
+            self.base.model,
+            cold.item_text,
+            self.dataset.item_text,
+            counts,
+            self.options,
+            user_states=states,
+            interactions=known,
+            progress=self.base.progress,
         )
         self.base.tok = self.base.model.id_tokenizer()
         self.placed, self._cache = split, None

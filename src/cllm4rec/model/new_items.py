@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -32,7 +33,8 @@ from cllm4rec.tokenization.prompts import item_field_prompt
 if TYPE_CHECKING:
     from cllm4rec.model.cllm4rec import CLLM4Rec
 
-FEATURES = ("text", "content")
+FEATURES = ("text", "words", "text+words", "content")
+FITS = ("ridge", "rec")
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,16 @@ class PlacementOptions:
     lr: float = 1e-2
     batch_size: int = 32
     features: str = "text"
-    """What the ridge map reads: ``text`` (mean-pooled backbone states) or ``content`` (the content row)."""
+    """What the map reads: ``text`` (mean-pooled backbone states), ``words`` (the texts' TF-IDF reduced to
+    ``word_dims`` by a truncated SVD), ``text+words`` (both, each standardised) or ``content`` (the row)."""
+    word_dims: int = 256
     ridge: float = 1.0
     """Ridge strength, relative to the mean eigenvalue of the warm features' covariance."""
+    fit: str = "rec"
+    """How the map is fitted: ``ridge`` (least squares to the warm rows) or ``rec`` (the ridge solution, then
+    refined on the recommendation loss of the users' interactions, scored through the map)."""
+    fit_epochs: int = 30
+    """Most epochs of the ``rec`` refinement; it keeps the epoch whose held-out warm items rank best."""
     max_length: int = 64
     """Text tokens read per field (documents and features)."""
     seed: int = 0
@@ -54,6 +63,8 @@ class PlacementOptions:
     def __post_init__(self) -> None:
         if self.passes < 0 or self.batch_size < 1 or self.max_length < 1:
             raise CLLM4RecError("new items: passes must be >= 0, batch_size and max_length >= 1")
+        if self.fit not in FITS or self.fit_epochs < 0:
+            raise CLLM4RecError(f"new items: fit must be one of {', '.join(FITS)} and fit_epochs >= 0")
         if self.features not in FEATURES:
             raise CLLM4RecError(f"new items: features must be one of {', '.join(FEATURES)}, got {self.features!r}")
         if not (self.lr > 0 and self.ridge > 0):
@@ -88,13 +99,16 @@ def place_new_items(
     warm_counts: np.ndarray | None = None,
     options: PlacementOptions | None = None,
     *,
+    user_states: np.ndarray | None = None,
+    interactions: sp.csr_matrix | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
     """Add one item per entry of ``texts`` (its text fields) to ``model`` in place, after the warm items.
 
     ``warm_texts``: the warm items' text fields, in index order (what the map learns from);
     ``warm_counts``: training interactions per warm item, where items without any do not supervise the map.
-    Returns timings of the steps, in seconds."""
+    ``user_states`` (U, d) and ``interactions`` (U, warm items), for ``fit="rec"``: the item head's input for
+    each user's history and what they interacted with. Returns timings of the steps, in seconds."""
     import time
 
     options = options or PlacementOptions()
@@ -106,11 +120,18 @@ def place_new_items(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     warm_features = None
-    if options.features == "text":
-        warm_features = _warm_states(model, warm_texts, options.max_length, progress)
-        new_features = mean_pooled_states(
+    parts: list[np.ndarray] = []
+    if options.features in ("text", "text+words"):
+        warm_states = _warm_states(model, warm_texts, options.max_length, progress)
+        new_states = mean_pooled_states(
             _loaded(model), [item_document(f) for f in texts], max_length=options.max_length, progress=progress
         )
+        parts.append(np.concatenate([warm_states, new_states]))
+    if options.features in ("words", "text+words"):
+        parts.append(word_features([item_document(f) for f in [*warm_texts, *texts]], options.word_dims, options.seed))
+    if parts:
+        both = np.concatenate([(p - p.mean(0)) / (p.std(0) + 1e-6) for p in parts], axis=1)
+        warm_features, new_features = both[:n_old], both[n_old:]
         timings["features_seconds"] = time.perf_counter() - start
     grow_item_tables(model, n_new)
     _init_content(model, n_old, texts, options.max_length)
@@ -126,6 +147,14 @@ def place_new_items(
     keep = np.ones(n_old, dtype=bool) if warm_counts is None else np.asarray(warm_counts).reshape(-1) > 0
     targets = collab if bias is None else np.concatenate([collab, bias[:, None]], axis=1)
     predicted = ridge_map(warm_features[keep], targets[keep], new_features, options.ridge)
+    if options.fit == "rec":
+        if user_states is None or interactions is None:
+            raise CLLM4RecError("fit='rec' needs the users' head states and interactions")
+        t0 = time.perf_counter()
+        predicted = rec_map(
+            warm_features, targets, new_features, user_states, interactions, keep, options, bias is not None
+        )
+        timings["fit_seconds"] = time.perf_counter() - t0
     with torch.no_grad():
         device = model.item_collab.weight.device
         model.item_collab.weight[n_old:] = torch.as_tensor(predicted[:, : model.hidden_size], device=device)
@@ -135,18 +164,33 @@ def place_new_items(
     return timings
 
 
-def ridge_map(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, ridge: float) -> np.ndarray:
-    """Ridge regression of ``y`` on ``x`` (both centred, so the intercept is the mean), applied to ``x_new``.
-
-    The penalty is ``ridge`` times the mean eigenvalue of x's covariance, so one value suits features of any
-    scale. Solved in float64 from the (D, D) normal equations."""
-    x = x.astype(np.float64)
-    mx, my = x.mean(0), y.astype(np.float64).mean(0)
-    xc, yc = x - mx, y.astype(np.float64) - my
+def ridge_fit(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression of ``y`` on ``x``: ``(w, b)`` with predictions ``x @ w + b``; the intercept is not
+    penalised (both sides are centred). The penalty is ``ridge`` times the mean eigenvalue of x's covariance,
+    so one value suits features of any scale. Solved in float64 from the (D, D) normal equations."""
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    mx, my = x64.mean(0), y64.mean(0)
+    xc = x64 - mx
     gram = xc.T @ xc
     alpha = ridge * np.trace(gram) / max(1, gram.shape[0])
-    w = np.linalg.solve(gram + alpha * np.eye(gram.shape[0]), xc.T @ yc)
-    return ((x_new.astype(np.float64) - mx) @ w + my).astype(np.float32)
+    w = np.linalg.solve(gram + alpha * np.eye(gram.shape[0]), xc.T @ (y64 - my))
+    return w, my - mx @ w
+
+
+def ridge_map(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, ridge: float) -> np.ndarray:
+    """The :func:`ridge_fit` of ``y`` on ``x``, applied to ``x_new``."""
+    w, b = ridge_fit(x, y, ridge)
+    return (x_new.astype(np.float64) @ w + b).astype(np.float32)
+
+
+def word_features(docs: list[str], dims: int, seed: int) -> np.ndarray:
+    """(N, <= dims): the documents' TF-IDF (sublinear term frequency) reduced by a seeded truncated SVD."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tfidf = TfidfVectorizer(sublinear_tf=True).fit_transform(docs)
+    dims = max(1, min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
+    return TruncatedSVD(n_components=dims, random_state=seed).fit_transform(tfidf).astype(np.float32)
 
 
 _WARM_STATES: dict[tuple[int, int, int], np.ndarray] = {}
@@ -161,6 +205,80 @@ def _warm_states(model: CLLM4Rec, warm_texts: list[dict[str, str]], max_length: 
         _WARM_STATES.clear()
         _WARM_STATES[key] = mean_pooled_states(_loaded(model), docs, max_length=max_length, progress=progress)
     return _WARM_STATES[key]
+
+
+def rec_map(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_new: np.ndarray,
+    states: np.ndarray,
+    interactions: sp.csr_matrix,
+    keep: np.ndarray,
+    options: PlacementOptions,
+    has_bias: bool,
+) -> np.ndarray:
+    """A linear map from text features to (collab row, bias), fitted on the recommendation loss.
+
+    The scores of warm item j for user u are ``states_u . (A x_j + a) + (v . x_j + c)``: the trained item
+    head with each warm item's row replaced by the map's. Starting from the ridge solution, Adam lowers the
+    multinomial loss of the users' interactions over 90% of the supervising warm items (seeded); after each
+    epoch the other 10% are ranked among themselves from their text alone (Recall@20, as new items would be),
+    and the best epoch's map is kept (the ridge start counts as epoch 0)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-6  # standardised features: one learning rate suits every feature
+    x, x_new = (x - mu) / sd, (x_new - mu) / sd
+    rng = np.random.default_rng(options.seed)
+    torch_gen = torch.Generator().manual_seed(options.seed)
+    d = states.shape[1]
+    supervised = np.flatnonzero(keep)
+    held = rng.choice(supervised, size=max(1, len(supervised) // 10), replace=False)
+    fit_items = np.setdiff1d(supervised, held)
+    xt = torch.as_tensor(x, dtype=torch.float32)  # (J, D)
+    xn = torch.as_tensor(x_new, dtype=torch.float32)
+    w, b = ridge_fit(x[fit_items], y[fit_items], options.ridge)
+    weight = torch.nn.Parameter(torch.as_tensor(w, dtype=torch.float32))  # (D, d [+ 1 for the bias])
+    offset = torch.nn.Parameter(torch.as_tensor(b, dtype=torch.float32))
+    h = torch.as_tensor(states, dtype=torch.float32)  # (U, d)
+    inter = sp.csr_matrix(interactions)
+    users = np.flatnonzero(np.diff(inter[:, fit_items].tocsr().indptr) > 0)
+    held_inter = inter[:, held].tocsr()
+    held_users = np.flatnonzero(np.diff(held_inter.indptr) > 0)
+    fit_t = torch.as_tensor(fit_items)
+
+    def rows(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = feats @ weight + offset
+        return (out[:, :d], out[:, d]) if has_bias else (out, None)
+
+    def held_recall() -> float:
+        with torch.no_grad():
+            e, b = rows(xt[torch.as_tensor(held)])
+            scores = h[torch.as_tensor(held_users)] @ e.T + (0 if b is None else b)
+            top = torch.topk(scores, min(20, len(held)), dim=1).indices.numpy()
+        truth = held_inter[held_users]
+        hits = np.asarray([truth[r, top[r]].sum() for r in range(len(held_users))]).ravel()
+        return float(np.mean(hits / np.minimum(20, np.diff(truth.indptr))))
+
+    best = (held_recall(), weight.detach().clone(), offset.detach().clone())
+    optimizer = torch.optim.Adam([weight, offset], lr=1e-3)
+    batch = 512
+    for _ in range(options.fit_epochs):
+        order = torch.randperm(len(users), generator=torch_gen).numpy()
+        for start in range(0, len(order), batch):
+            ub = users[order[start : start + batch]]
+            target = torch.as_tensor(inter[ub][:, fit_items].toarray())  # (B, J_fit)
+            e, b = rows(xt[fit_t])
+            logits = h[torch.as_tensor(ub)] @ e.T + (0 if b is None else b)
+            loss = -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        recall = held_recall()
+        if recall > best[0]:
+            best = (recall, weight.detach().clone(), offset.detach().clone())
+    with torch.no_grad():
+        weight.copy_(best[1])
+        offset.copy_(best[2])
+        out = xn @ weight + offset
+    return out.numpy()
 
 
 def _loaded(model: CLLM4Rec):  # noqa: ANN202 - a LoadedBackbone; imported lazily (layering)
@@ -248,6 +366,6 @@ def estimate_placement_seconds(
     t0 = time.perf_counter()
     mean_pooled_states(_loaded(model), sample, max_length=options.max_length)
     per_text = (time.perf_counter() - t0) / len(sample)
-    n_features = len(warm_texts) + n_new if options.features == "text" else 0
+    n_features = len(warm_texts) + n_new if "text" in options.features else 0
     fields = np.mean([max(1, len(f)) for f in warm_texts]) if warm_texts else 1.0
     return per_text * (n_features + 3 * options.passes * n_new * fields)

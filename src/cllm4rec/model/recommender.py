@@ -156,6 +156,18 @@ class CLLM4RecRecommender:
             model.train(was_training)
 
     @torch.inference_mode()
+    def head_states(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """(B, d) float32: what the item head multiplies for each row, its read-out state minus the head's
+        centre (the scores are these times the item rows, plus the bias)."""
+        prompts, _ = self._prompts(users, history)
+        out = torch.empty(len(prompts), self.model.hidden_size, dtype=torch.float32)
+        center = self.model.head_center
+        for idx, batch in self._batches(prompts, "states"):
+            h = self.model.readout_states(batch, side="collab").float()
+            out[torch.as_tensor(idx)] = (h if center is None else h - center).cpu()
+        return out.numpy()
+
+    @torch.inference_mode()
     def score_prompts(self, prompts: list[list[int]]) -> torch.Tensor:
         """Scores for all items, (len(prompts), J) float32 on the CPU, in the order of ``prompts``."""
         out = torch.empty(len(prompts), self.model.n_items, dtype=torch.float32)

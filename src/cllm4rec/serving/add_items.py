@@ -86,7 +86,11 @@ def add_items(
     warm_texts = [*dataset.item_text, *catalog.added]
     counts = np.concatenate([np.asarray(dataset.train.sum(axis=0)).ravel(), np.zeros(len(catalog.added))])
     model = loaded.recommender.model
-    timings = place_new_items(model, texts, warm_texts, counts, options, progress=progress)
+    users = np.arange(catalog.n_users)
+    states = loaded.recommender.head_states(users, catalog.known)  # every user's whole history
+    timings = place_new_items(
+        model, texts, warm_texts, counts, options, user_states=states, interactions=catalog.known, progress=progress
+    )
     record = RunRecord(loaded.record.config, loaded.record.dataset, catalog.with_items(ids, texts))
     state = {
         "stage": "items",

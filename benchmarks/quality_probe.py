@@ -119,7 +119,6 @@ def main() -> None:
     ap.add_argument("--eval", default="lm:last,rec:last", help="comma list of style:readout")
     ap.add_argument("--layers", type=int, default=0, help="model.collab_layers: the first N blocks (0: all)")
     ap.add_argument("--weight-decay", type=float, default=0.0, help="decoupled decay of the ID tables per step")
-    ap.add_argument("--collab-readout", default="position", choices=["position", "mean"])
     ap.add_argument("--eval-every", type=int, default=1, help="0: evaluate only after the last epoch of a stage")
     args = ap.parse_args()
 
@@ -194,7 +193,7 @@ def main() -> None:
         model.train()
         for idx in bucket_batches(lengths, args.batch_size, epoch_rng(args.seed, "pretrain", epoch, 1)):
             batch = collate([docs[i] for i in idx], tok.pad_id, args.max_length)
-            step(model.item_lm_loss(batch, target=args.collab_target, readout=args.collab_readout).loss, losses)
+            step(model.item_lm_loss(batch, target=args.collab_target).loss, losses)
         if epoch == args.epochs or args.eval_every:
             report("pretrain", epoch, losses, time.perf_counter() - t)
 

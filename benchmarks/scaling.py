@@ -207,7 +207,7 @@ def train_sweep(args: argparse.Namespace, axis: str) -> dict[str, Any]:
     loaded = load_backbone(args.backbone)
     hidden = int(loaded.model.get_input_embeddings().weight.shape[1])
     accelerator = make_accelerator(torch.device(args.device))
-    objective = collab_objective(p.collab_target, p.collab_readout)
+    objective = collab_objective(p.collab_target)
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         n_users, n_items = (size, dataset.n_items) if axis == "users" else (args.fixed, size)

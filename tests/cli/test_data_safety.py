@@ -18,7 +18,6 @@ from cllm4rec.cli.main import main
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir, folder_lock, remove_stale_temporaries, write_text_atomic
 from cllm4rec.runs.checkpoint import verify_checkpoint
-from cllm4rec.runs.upgrade import upgrade_run
 
 
 def _csv(folder: Path) -> Path:
@@ -102,8 +101,8 @@ def test_force_refuses_a_folder_of_another_kind(
     assert main(["train", "--data", str(tiny_data_dir), "--out", str(run), "--force", *tiny_cli_args]) == 0
 
 
-# ----- 4. a missing manifest is damage, not age ----------------------------------------------------------
-def test_a_checkpoint_without_its_manifest_is_damaged_not_old(tiny_run: Path, tmp_path: Path, capsys) -> None:
+# ----- 4. a missing manifest is damage: nothing is read unverified ----------------------------------------
+def test_a_checkpoint_without_its_manifest_is_damaged(tiny_run: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     best = run / "finetune" / "best"
@@ -112,15 +111,11 @@ def test_a_checkpoint_without_its_manifest_is_damaged_not_old(tiny_run: Path, tm
     data = bytearray(tables.read_bytes())
     data[-7] ^= 0x10  # a flipped bit the manifest would have caught
     tables.write_bytes(bytes(data))
-    for required in (True, False):
-        with pytest.raises(CLLM4RecError, match="is damaged: its manifest.json is missing"):
-            verify_checkpoint(best, required=required)
+    with pytest.raises(CLLM4RecError, match="is damaged: its manifest.json is missing"):
+        verify_checkpoint(best)
     code = main(["recommend", "--run", str(run), "--user", "u3"])
     err = capsys.readouterr().err
-    assert code == 2 and "damaged" in err and "older cllm4rec" not in err
-    with pytest.raises(CLLM4RecError, match="converts only old-format"):
-        upgrade_run(run)
-    assert not (best / "manifest.json").exists()  # upgrade-run did not bless the flipped bit
+    assert code == 2 and "damaged" in err and err.count("\n") == 1
 
 
 # ----- 5. a misspelled backbone fails at once, before any folder -----------------------------------------

@@ -38,7 +38,7 @@ from torch import nn
 
 from cllm4rec.backbone.hf import freeze, max_positions
 from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_load
-from cllm4rec.core.defaults import CHECKPOINT_TOKENS, COLLAB_READOUTS, COLLAB_TARGETS, READOUTS
+from cllm4rec.core.defaults import CHECKPOINT_TOKENS, COLLAB_TARGETS, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import atomic_dir, write_json_atomic
 from cllm4rec.model.checkpointing import checkpointed
@@ -287,27 +287,13 @@ class CLLM4Rec(nn.Module):
             out = decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)
         return out.last_hidden_state  # (B, T, d), bf16 under autocast
 
-    def _targets(
-        self, batch: Batch, side: str, readout: str = "position"
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Hidden states at the positions that predict main-text tokens (or, with ``readout="mean"``, their
-        prefix means: :meth:`prefix_means`), the tokens, and the target mask."""
+    def _targets(self, batch: Batch, side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hidden states at the positions that predict main-text tokens, the tokens, and the target mask."""
         h = self.hidden_states(batch, side)  # (B, T, d)
-        if readout == "mean":
-            h = self.prefix_means(h, batch)
         tmask = batch.loss_mask[:, 1:]  # (B, T-1): position t predicts token t+1
         h_prev = h[:, :-1][tmask]  # (N, d)
         targets = batch.input_ids[:, 1:][tmask]  # (N,)
         return h_prev, targets, tmask
-
-    def prefix_means(self, h: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """At each position, the fp32 mean of ``h`` over the item tokens up to it and the position itself: what
-        the ``mean`` read-out (:meth:`readout_states`) gives for the document cut after that position. (B, T, d)"""
-        is_item = ((batch.input_ids >= self.n_words + self.n_users) & batch.attention_mask.bool()).float()
-        own = (1.0 - is_item).unsqueeze(-1)  # (B, T, 1): a non-item position counts itself once
-        hf = h.float()
-        sums = (hf * is_item.unsqueeze(-1)).cumsum(1) + hf * own  # (B, T, d)
-        return sums / (is_item.cumsum(1).unsqueeze(-1) + own)
 
     @staticmethod
     def _lm_loss(nll: torch.Tensor, tmask: torch.Tensor) -> LMLoss:
@@ -367,24 +353,18 @@ class CLLM4Rec(nn.Module):
         hc, weight, bias = self._head_input(h, side)
         return item_topk(hc, weight, bias, k, exclude, budget=self.logit_budget)
 
-    def item_lm_loss(
-        self, batch: Batch, side: str = "collab", target: str = "next", readout: str = "position"
-    ) -> LMLoss:
+    def item_lm_loss(self, batch: Batch, side: str = "collab", target: str = "next") -> LMLoss:
         """Item loss over the J items at main-text positions: logits = h_{t-1} . V_side^T (+ bias).
 
         ``target="next"``: the next item (the LM loss of docs/DESIGN.md §2). ``"rest"``: the mean negative
         log-likelihood of *every* item from that position on: since the item order is shuffled afresh, the
         next item is a uniform draw from those, so this is the expectation of the next-item loss over the
-        order (same forward pass, lower-variance gradient; §2). ``readout="mean"`` feeds the head each
-        position's prefix mean (:meth:`prefix_means`) instead of its own hidden state. Past
-        :attr:`logit_budget` logits, both are ``logsumexp - (linear part)`` with the log-sum-exp over item
-        chunks (``model/item_head.py``).
+        order (same forward pass, lower-variance gradient; §2). Past :attr:`logit_budget` logits, both are
+        ``logsumexp - (linear part)`` with the log-sum-exp over item chunks (``model/item_head.py``).
         """
         if target not in COLLAB_TARGETS:
             raise CLLM4RecError(f"target must be one of {', '.join(COLLAB_TARGETS)} (got {target!r})")
-        if readout not in COLLAB_READOUTS:
-            raise CLLM4RecError(f"readout must be one of {', '.join(COLLAB_READOUTS)} (got {readout!r})")
-        h_prev, targets, tmask = self._targets(batch, side, readout)
+        h_prev, targets, tmask = self._targets(batch, side)
         items = targets - (self.n_words + self.n_users)  # (N,)
         if items.numel() and bool(((items < 0) | (items >= self.n_items)).any()):
             raise CLLM4RecError("item_lm_loss: every main-text token must be an item token")

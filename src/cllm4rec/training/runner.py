@@ -190,12 +190,6 @@ def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]
         "train_seconds": round(train_seconds, 1),
         "score_seconds_per_1k_users": round(1000 * score_seconds / max(1, evaluation.n_users), 2),
     }
-    if ctx.record.config.finetune.enabled and ctx.record.config.finetune.refit_epochs > 0:
-        from cllm4rec.training.finetune import refit
-
-        refit(ctx, ctx.record.config.finetune)
-        result["metrics_refit"] = evaluate(recommender, ctx.dataset, "test", progress=ctx.progress).metrics
-        result["refit_epochs"] = ctx.record.config.finetune.refit_epochs
     if ctx.is_main:
         write_json_atomic(run.root / "metrics.json", result)
     ctx.accelerator.wait_for_everyone()

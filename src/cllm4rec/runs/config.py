@@ -1,6 +1,7 @@
 """Typed, validated run configuration: one frozen dataclass per concern, loaded from YAML plus overrides.
 
-A run config has three sections. ``model`` says what is built (backbone, context budget, precision),
+A run config has three sections. ``model`` says what is built (backbone, context budget, precision; the
+model's own config, ``model/config.py``),
 ``pretrain`` and ``finetune`` each configure one training stage. Defaults live here and only here; presets
 in ``cllm4rec/presets/*.yaml`` override some of them; ``key=value`` overrides on the command line
 (``pretrain.lr=3e-4``) come last. Unknown keys and ill-typed values are errors.
@@ -18,9 +19,10 @@ from typing import Any
 import yaml
 
 from cllm4rec.core.coerce import coerce, parse_duration
-from cllm4rec.core.defaults import CHECKPOINT_TOKENS, COLLAB_TARGETS, DEFAULT_BACKBONE, READOUTS
+from cllm4rec.core.defaults import COLLAB_TARGETS, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
+from cllm4rec.model.config import ModelConfig
 
 SCALAR_KEYS = ("budget",)
 """Top-level settings of a run config that are values, not sections."""
@@ -36,48 +38,6 @@ REMOVED_KEYS: dict[str, str] = {
 }
 """Keys earlier versions had, each with why it went (docs/BENCHMARKS.md keeps what they measured): a config that
 still sets one is an error naming it, never silently read."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """What is built: the backbone and how the ID tokens and documents are shaped."""
-
-    backbone: str = DEFAULT_BACKBONE
-    """Backbone alias, Hugging Face id or folder, or a ``.gguf`` file."""
-    random_backbone: bool = False
-    """Re-initialise the backbone's weights randomly (the "from scratch" ablation)."""
-    collab_layers: int = 0
-    """The collaborative side (interaction documents, finetuning, ranking) runs only the backbone's first N
-    transformer blocks, then its own final norm; 0 runs all of them. The content side (text LM, explanations)
-    always runs the whole backbone. Fewer blocks make every collaborative step cheaper and leave the ID
-    tokens closer to the item head (docs/DESIGN.md §4)."""
-    init_scale: float = 0.1
-    """ID embeddings start as N(0, (init_scale * std of the backbone's word embeddings)^2)."""
-    item_init: str = "random"
-    """How the collaborative item table starts: ``random`` (the paper) or ``svd`` (the top singular vectors of
-    the normalised training interactions, at the random start's scale: docs/DESIGN.md §4)."""
-    max_length: int = 256
-    """Context budget in tokens per document; prompts stay whole, main texts are cut."""
-    item_bias: bool = False
-    """Add a per-item bias to the collaborative item head, started at the centred log(1 + training count)
-    of each item and trained with the collaborative tables (docs/DESIGN.md §4)."""
-    center_head: bool = False
-    """Subtract a fixed centre (the mean final hidden state of the interaction documents at the start) from
-    the collaborative item head's input: logits = (h - c) . V^T (+ bias). Use with ``item_bias`` (§4)."""
-    readout: str = "last"
-    """Where recommendation scores are read from a prompt: ``last`` (its last token, the paper) or ``mean``
-    (the mean of the final hidden states over its item tokens and its last token; docs/DESIGN.md §4)."""
-    content: bool = True
-    """Train the content side: false means no content pass and no mutual regularization in either stage
-    (the "collaborative only" ablation, docs/DESIGN.md §3)."""
-    bf16: bool = True
-    """Run the backbone under bfloat16 autocast where the hardware does bf16 natively (CUDA, CPUs with
-    AVX512-BF16 or AMX); elsewhere, and when false, fp32 (emulated bf16 is about 4x slower than fp32)."""
-    checkpoint_tokens: int = CHECKPOINT_TOKENS
-    """Training batches of more than this many tokens (counted through the whole backbone: a side that runs
-    2 of 30 blocks may hold 15 times as many) recompute the backbone's activations in the backward
-    pass instead of keeping them (less memory, one more forward pass for those batches; 0 turns it off;
-    docs/DESIGN.md §2)."""
 
 
 @dataclass(frozen=True)

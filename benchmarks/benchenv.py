@@ -143,3 +143,18 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {path}")
+
+
+def step_context(model: Any, tok: Any, dataset: Any, max_length: int, seed: int = 0) -> Any:
+    """A training context around a model the benchmark built itself, so that its steps are the trainer's own
+    ``cllm4rec.training.engine.train_step`` (one process; the run config sets only ``model.max_length``)."""
+    from cllm4rec.runs.checkpoint import RunRecord
+    from cllm4rec.runs.config import load_config
+    from cllm4rec.training.engine import Context
+    from cllm4rec.training.objectives import ObjectiveModule
+    from cllm4rec.training.sharding import make_accelerator
+
+    accelerator = make_accelerator(model.device.type)
+    record = RunRecord.from_dataset(load_config(overrides=[f"model.max_length={max_length}"]), dataset)
+    objectives = accelerator.prepare(ObjectiveModule(model))
+    return Context(accelerator, model, objectives, tok, dataset, record, seed, progress=False)

@@ -3,8 +3,8 @@
     python benchmarks/cold_start.py --run RUN --data DATASET_WITH_COLD_ITEMS [--variants text:1:1 ...]
         [--split valid] [--json OUT.json]
 
-A variant is ``features:passes:ridge[:fit[:word_dims]]`` of :class:`cllm4rec.model.new_items.PlacementOptions`. Each prints the
-cold and all-items rankings of ``--split`` with the seconds its placement took.
+A variant is ``features:passes:ridge[:fit[:word_dims]]`` of :class:`cllm4rec.model.new_items.PlacementOptions`.
+Each prints the cold and all-items rankings of ``--split`` with the seconds its placement took.
 """
 
 from __future__ import annotations

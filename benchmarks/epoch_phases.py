@@ -73,7 +73,7 @@ def main() -> None:
     t0 = time.perf_counter()
     docs = interaction_docs(ctx.tok, ds.train, np.random.default_rng(1), True)
     out["data_L"] = time.perf_counter() - t0
-    coll = collab_objective(cfg.pretrain.collab_target, cfg.pretrain.collab_readout)
+    coll = collab_objective(cfg.pretrain.collab_target)
     out["L"] = time_pass(ctx, coll, docs, l_batch, opts["collab"], args.steps)
     t0 = time.perf_counter()
     content = content_docs(ctx.tok, ds, cfg.model.max_length)

@@ -1,10 +1,11 @@
 """Where the memory of a training step goes: resident set size (RSS) after each phase, and the peak inside it.
 
 Builds the training context of a config (backbone load, model, item-head centre) on a prepared dataset, then
-runs one optimizer step of each objective on the batch of the longest documents: the collaborative pass
-(the L-step), a content pass and a recommendation step. RSS is sampled every 5 ms by a thread (psutil), so
-each phase reports its own peak, not only the process-lifetime maximum, and its wall and CPU seconds (the
-CPU time is the steadier figure on a shared machine). Numbers in docs/BENCHMARKS.md.
+runs one optimizer step of each objective (the trainer's own ``training/engine.py:train_step``) on the batch
+of the longest documents: the collaborative pass (the L-step), a content pass and a recommendation step.
+RSS is sampled every 5 ms by a thread (psutil), so each phase reports its own peak, not only the
+process-lifetime maximum, and its wall and CPU seconds (the CPU time is the steadier figure on a shared
+machine). Numbers in docs/BENCHMARKS.md.
 
     python benchmarks/memory_probe.py --data runs/ml100k --preset quick
 """
@@ -75,13 +76,12 @@ def main() -> None:
 
     probe = PeakRSS()
     with probe.phase("import torch + cllm4rec"):
-        import torch
+        import torch  # noqa: F401 (what this phase measures)
 
         from cllm4rec.data import Dataset
         from cllm4rec.runs.config import load_config
-        from cllm4rec.tokenization import collate
         from cllm4rec.training.corpora import content_docs, interaction_docs, rec_docs
-        from cllm4rec.training.engine import build_context, make_optimizers
+        from cllm4rec.training.engine import build_context, make_optimizers, train_step
         from cllm4rec.training.objectives import COLLAB_OBJECTIVES, CONTENT, REC
 
     from cllm4rec.core.memory import release_large_blocks
@@ -99,14 +99,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     ctx.objectives.train()
 
-    def step(objective, docs: list, targets: torch.Tensor | None = None) -> Callable[[], None]:
+    def step(objective, docs: list, targets: list[np.ndarray] | None = None) -> Callable[[], None]:
         def run() -> None:
-            batch = collate(docs, tok.pad_id, max_len)
-            optimizers[objective.side].zero_grad(set_to_none=True)
-            total, _, _ = ctx.objectives(objective, batch, 0.1, targets)
-            total.backward()
-            optimizers[objective.side].step()
-            print(f"  batch {tuple(batch.input_ids.shape)}", flush=True)
+            train_step(ctx, objective, docs, np.arange(len(docs)), 0.1, targets, optimizers[objective.side])
+            longest = max(min(len(p) + len(m), max_len) for p, m in docs)
+            print(f"  batch of {len(docs)} documents, the longest {longest} tokens", flush=True)
 
         return run
 
@@ -121,11 +118,8 @@ def main() -> None:
             step(CONTENT, _longest(docs, batch_size))()
     rec = rec_docs(tok, dataset.train, rng, config.finetune.mask_fraction, config.finetune.target, max_len)
     longest = np.argsort([-len(p) for p in rec.prompts], kind="stable")[:batch_size]
-    targets = torch.zeros(len(longest), dataset.n_items)
-    for row, i in enumerate(longest):
-        targets[row, torch.as_tensor(rec.targets[i])] = 1.0
     with probe.phase("rec step"):
-        step(REC, [(rec.prompts[i], []) for i in longest], targets)()
+        step(REC, [(rec.prompts[i], []) for i in longest], [rec.targets[i] for i in longest])()
     print(f"process peak RSS {psutil.Process().memory_info().rss / GIB:.2f} GiB now; see the phase peaks above")
     probe.close()
 

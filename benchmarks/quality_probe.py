@@ -1,6 +1,7 @@
 """Quality probes: short collaborative-pretraining (+ finetuning) runs with one lever changed at a time.
 
-Uses the library's model, corpora and losses; adds the levers that are *not* config switches (ID-table
+Uses the library's model, corpora and training step (``training/engine.py:train_step``, without mutual
+regularization); adds the levers that are *not* config switches (ID-table
 initialisation from the vocabulary, a logit scale, LoRA adapters) so they can be measured before any of
 them earns a place in the library. Prints one JSON line per evaluated epoch with validation Recall@20 and
 NDCG@100 under the chosen read-outs. Exploration tool, not the trainer; every row it produced is in
@@ -17,6 +18,7 @@ import time
 
 import numpy as np
 import torch
+from benchenv import step_context
 
 from cllm4rec.backbone import load_backbone
 from cllm4rec.data import Dataset
@@ -27,7 +29,8 @@ from cllm4rec.tokenization import collate
 from cllm4rec.tokenization.prompts import scoring_prompt
 from cllm4rec.training.batching import bucket_batches
 from cllm4rec.training.corpora import interaction_docs, rec_docs
-from cllm4rec.training.engine import decay_tables, epoch_rng
+from cllm4rec.training.engine import epoch_rng, train_step
+from cllm4rec.training.objectives import REC, collab_objective
 
 
 @torch.inference_mode()
@@ -118,8 +121,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=98765)
     ap.add_argument("--eval", default="lm:last,rec:last", help="comma list of style:readout")
     ap.add_argument("--layers", type=int, default=0, help="model.collab_layers: the first N blocks (0: all)")
-    ap.add_argument("--weight-decay", type=float, default=0.0, help="decoupled decay of the ID tables per step")
-    ap.add_argument("--collab-readout", default="position", choices=["position", "mean"])
     ap.add_argument("--eval-every", type=int, default=1, help="0: evaluate only after the last epoch of a stage")
     args = ap.parse_args()
 
@@ -178,12 +179,8 @@ def main() -> None:
         row["eval_s"] = round(time.perf_counter() - t, 1)
         print(json.dumps(row), flush=True)
 
-    def step(loss: torch.Tensor, losses: list[float]) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        decay_tables(opt.param_groups[:2], args.weight_decay)  # the ID tables only, never LoRA weights
-        losses.append(loss.item())
+    ctx = step_context(model, tok, dataset, args.max_length, args.seed)
+    collab = collab_objective(args.collab_target)
 
     if args.eval_init:
         report("init", 0, [float("nan")], 0.0)
@@ -191,10 +188,9 @@ def main() -> None:
         t, losses = time.perf_counter(), []
         docs = interaction_docs(tok, dataset.train, epoch_rng(args.seed, "pretrain", epoch, 0), True)
         lengths = np.array([min(len(p) + len(m), args.max_length) for p, m in docs])
-        model.train()
+        ctx.objectives.train()
         for idx in bucket_batches(lengths, args.batch_size, epoch_rng(args.seed, "pretrain", epoch, 1)):
-            batch = collate([docs[i] for i in idx], tok.pad_id, args.max_length)
-            step(model.item_lm_loss(batch, target=args.collab_target, readout=args.collab_readout).loss, losses)
+            losses.append(train_step(ctx, collab, docs, idx, 0.0, None, opt)[0])
         if epoch == args.epochs or args.eval_every:
             report("pretrain", epoch, losses, time.perf_counter() - t)
 
@@ -205,12 +201,9 @@ def main() -> None:
         t, losses = time.perf_counter(), []
         rec = rec_docs(tok, dataset.train, epoch_rng(args.seed, "finetune", epoch, 0), 0.2, "heldout", args.max_length)
         lengths = np.array([len(p) for p in rec.prompts])
+        prompts = [(p, []) for p in rec.prompts]
         for idx in bucket_batches(lengths, args.batch_size, epoch_rng(args.seed, "finetune", epoch, 1)):
-            batch = collate([(rec.prompts[i], []) for i in idx], tok.pad_id, args.max_length)
-            targets = torch.zeros(len(idx), model.n_items)
-            for r, i in enumerate(idx):
-                targets[r, torch.as_tensor(rec.targets[i])] = 1.0
-            step(model.rec_loss(batch, targets).loss, losses)
+            losses.append(train_step(ctx, REC, prompts, idx, 0.0, rec.targets, opt)[0])
         if epoch == args.ft_epochs or args.eval_every:
             report("finetune", epoch, losses, time.perf_counter() - t)
     print(json.dumps({"tag": args.tag, "total_s": round(time.perf_counter() - t0, 1)}), flush=True)

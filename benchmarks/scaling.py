@@ -207,7 +207,7 @@ def train_sweep(args: argparse.Namespace, axis: str) -> dict[str, Any]:
     loaded = load_backbone(args.backbone)
     hidden = int(loaded.model.get_input_embeddings().weight.shape[1])
     accelerator = make_accelerator(torch.device(args.device))
-    objective = collab_objective(p.collab_target, p.collab_readout)
+    objective = collab_objective(p.collab_target)
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         n_users, n_items = (size, dataset.n_items) if axis == "users" else (args.fixed, size)
@@ -220,17 +220,7 @@ def train_sweep(args: argparse.Namespace, axis: str) -> dict[str, Any]:
         rng = np.random.default_rng([args.seed, n_users, n_items])
         history = synthetic_history(n_users, n_items, lengths_pool, rng)
         start = time.perf_counter()
-        model = CLLM4Rec(
-            loaded,
-            n_users,
-            n_items,
-            init_scale=m.init_scale,
-            seed=args.seed,
-            item_bias=m.item_bias,
-            readout=m.readout,
-            center_head=m.center_head,
-            collab_layers=m.collab_layers,
-        ).to(args.device)
+        model = CLLM4Rec(loaded, n_users, n_items, m, seed=args.seed).to(args.device)
         model.set_sparse_grads(True)
         if args.precision != "auto":
             model.autocast = model.force_autocast = args.precision == "bf16"

@@ -1,7 +1,8 @@
 """Training throughput of the three passes (docs/DESIGN.md §2-§4) and their FLOP utilisation.
 
-Passes, each one optimizer step per batch exactly as ``training/engine.py`` runs it (the objective through
-``ObjectiveModule``, mutual regularization included, backward, Adam on that side's tables):
+Passes, each one optimizer step per batch through the trainer's own ``training/engine.py:train_step`` (the
+batch's collation, the objective through ``ObjectiveModule``, mutual regularization included, backward,
+row-sparse Adam on that side's tables):
 
 - ``collab``: the L-pass, next-item loss of interaction documents ``user_i has interacted with <items>``;
 - ``content``: the C-pass, next-word loss of the item-text and user-text documents;
@@ -43,7 +44,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from benchenv import describe, machine_info, matmul_peak, sync, write_json
+from benchenv import describe, machine_info, matmul_peak, step_context, sync, write_json
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -52,8 +53,8 @@ from cllm4rec.data import Dataset
 from cllm4rec.model import CLLM4Rec
 from cllm4rec.tokenization import Batch, IDTokenizer, collate
 from cllm4rec.training.corpora import content_docs, interaction_docs, rec_docs
-from cllm4rec.training.engine import make_optimizers
-from cllm4rec.training.objectives import COLLAB, CONTENT, REC, Objective, ObjectiveModule
+from cllm4rec.training.engine import make_optimizers, train_step
+from cllm4rec.training.objectives import COLLAB, CONTENT, REC, Objective
 
 PASSES = {"collab": COLLAB, "content": CONTENT, "rec": REC}
 DEFAULT_DATA = Path("runs/ml100k")
@@ -103,15 +104,9 @@ def step_flop(model: CLLM4Rec, batch: Batch, pass_name: str, n_weights: int) -> 
     return {"backbone": 4.0 * n_weights * tokens, "attention": 12.0 * layers * heads * head_dim * pairs, "head": head}
 
 
-def run_config(
-    model: CLLM4Rec,
-    tok: IDTokenizer,
-    dataset: Dataset,
-    pass_name: str,
-    precision: str,
-    args: argparse.Namespace,
-) -> dict[str, Any]:
+def run_config(ctx: Any, pass_name: str, precision: str, args: argparse.Namespace) -> dict[str, Any]:
     """Time ``args.steps`` training steps of one pass after ``args.warmup`` untimed ones."""
+    model, tok, dataset = ctx.model, ctx.tok, ctx.dataset
     objective: Objective = PASSES[pass_name]
     docs, targets = pass_docs(pass_name, tok, dataset, args.max_length, args.seed)
     lengths = np.array([min(len(p) + len(m), args.max_length) for p, m in docs])
@@ -119,30 +114,18 @@ def run_config(
     chunks = [order[k : k + args.batch_size] for k in range(0, len(order), args.batch_size)]
     picks = np.linspace(0, len(chunks) - 1, args.steps).round().astype(int)
     model.autocast = model.force_autocast = precision == "bf16"  # measure bf16 even where it is emulated
-    module = ObjectiveModule(model)
     optimizer = make_optimizers(model, lr=1e-3, user_lr_scale=1.0)[objective.side]
     n_weights = matmul_weights(model.decoder)
 
-    def make_batch(idx: np.ndarray) -> tuple[Batch, torch.Tensor | None]:
-        batch = collate([docs[i] for i in idx], tok.pad_id, args.max_length).to(model.device)
-        if targets is None:
-            return batch, None
-        tgt = torch.zeros(len(idx), model.n_items, device=model.device)  # (B, J) multi-hot
-        for row, i in enumerate(idx):
-            tgt[row, torch.as_tensor(targets[i], device=model.device)] = 1.0
-        return batch, tgt
+    def step(idx: np.ndarray) -> float:
+        loss, _, _ = train_step(ctx, objective, docs, idx, args.lambda_c, targets, optimizer)
+        return loss
 
-    def step(batch: Batch, tgt: torch.Tensor | None) -> float:
-        optimizer.zero_grad(set_to_none=True)
-        total, loss, _ = module(objective, batch, args.lambda_c, tgt)
-        total.backward()
-        optimizer.step()
-        return float(loss)
-
-    timed = [make_batch(chunks[k]) for k in picks]
-    model.train()
-    for batch, tgt in timed[: args.warmup]:
-        step(batch, tgt)
+    timed = [chunks[k] for k in picks]
+    batches = [collate([docs[i] for i in idx], tok.pad_id, args.max_length) for idx in timed]  # FLOP counts
+    ctx.objectives.train()
+    for idx in timed[: args.warmup]:
+        step(idx)
     sync(args.device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
 
@@ -150,22 +133,22 @@ def run_config(
         return matmul_peak(dtype, args.device, sizes=(2048,), seconds=args.peak_seconds)["gflops"]
 
     step_seconds, losses, probes = [], [], [probe()]
-    for batch, tgt in tqdm(timed, desc=f"{pass_name} {precision}", leave=False, dynamic_ncols=True):
+    for idx in tqdm(timed, desc=f"{pass_name} {precision}", leave=False, dynamic_ncols=True):
         start = time.perf_counter()
-        losses.append(step(batch, tgt))
+        losses.append(step(idx))
         sync(args.device)
         step_seconds.append(time.perf_counter() - start)
         probes.append(probe())
     seconds = sum(step_seconds)
     flop = {key: 0.0 for key in ("backbone", "attention", "head")}
     step_gflops = []
-    for (batch, _), sec in zip(timed, step_seconds, strict=True):
+    for batch, sec in zip(batches, step_seconds, strict=True):
         terms = step_flop(model, batch, pass_name, n_weights)
         step_gflops.append(sum(terms.values()) / sec / 1e9)
         for key, value in terms.items():
             flop[key] += value
-    useful = sum(b.n_tokens for b, _ in timed)
-    computed = sum(b.input_ids.numel() for b, _ in timed)
+    useful = sum(b.n_tokens for b in batches)
+    computed = sum(b.input_ids.numel() for b in batches)
     total_flop = sum(flop.values())
     return {
         "pass": pass_name,
@@ -231,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.backbones.split(","):
         loaded = load_backbone(name)
         model = CLLM4Rec(loaded, dataset.n_users, dataset.n_items, init_scale=0.1, seed=args.seed).to(args.device)
-        tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
+        model.set_sparse_grads(True)  # as the trainer on one process: row-sparse gradients of the looked-up tables
+        ctx = step_context(model, loaded.id_tokenizer(dataset.n_users, dataset.n_items), dataset, args.max_length)
         for pass_name in passes:
             for precision in precisions:
                 before = matmul_peak(dtypes[precision], args.device, seconds=args.peak_seconds)
-                row = run_config(model, tok, dataset, pass_name, precision, args)
+                row = run_config(ctx, pass_name, precision, args)
                 after = matmul_peak(dtypes[precision], args.device, seconds=args.peak_seconds)
                 row |= {
                     "backbone": name,

@@ -42,16 +42,6 @@ def test_tiny_tokenizer_is_identical_across_processes() -> None:
     assert out == _tiny_tokenizer_json()
 
 
-def test_tiny_build_is_fast() -> None:
-    import time
-
-    load_backbone("tiny-llama")  # imports done
-    start = time.perf_counter()
-    load_backbone("tiny-gpt2")
-    load_backbone("tiny-llama")
-    assert time.perf_counter() - start < 2.0  # < 1 s each; generous for a busy machine
-
-
 def test_random_init_changes_weights_deterministically() -> None:
     base = _weights(load_backbone("tiny-llama"))
     r1 = load_backbone("tiny-llama", random_init=True, seed=5)

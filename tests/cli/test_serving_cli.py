@@ -1,4 +1,4 @@
-"""evaluate, recommend, benchmark and upgrade-run through the CLI, including every bad input."""
+"""evaluate, recommend and benchmark through the CLI, including every bad input."""
 
 from __future__ import annotations
 
@@ -206,18 +206,3 @@ def test_truncated_checkpoint_file_is_a_one_line_error(tiny_run: Path, tmp_path:
     code, _, err = _run_cli(capsys, "recommend", "--run", str(run), "--user", "u3")
     assert code == 2 and err.count("\n") == 1
     assert str(tables) in err and "truncated or corrupted" in err and "Traceback" not in err
-
-
-def test_upgrade_run_command(tiny_run: Path, tmp_path: Path, capsys) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
-    for manifest in run.glob("*/*/manifest.json"):  # the old format: no manifest, catalogue or dataset record
-        manifest.unlink()
-        shutil.rmtree(manifest.parent / "catalog")
-        (manifest.parent / "dataset.json").unlink()
-    code, _, err = _run_cli(capsys, "recommend", "--run", str(run), "--user", "u3")
-    assert code == 2 and f"cllm4rec upgrade-run --run {run}" in err
-    code, out, _ = _run_cli(capsys, "upgrade-run", "--run", str(run))
-    assert code == 0 and "upgraded 4 checkpoint(s)" in out
-    code, out, _ = _run_cli(capsys, "recommend", "--run", str(run), "--user", "u3", "--json")
-    assert code == 0 and len(json.loads(out)) == 10

@@ -17,6 +17,7 @@ from cllm4rec.backbone import LoadedBackbone
 from cllm4rec.evaluation import topk_items
 from cllm4rec.model import CLLM4Rec
 from cllm4rec.model.item_head import chunk_items, item_logsumexp, item_topk
+from cllm4rec.model.losses import chunked
 from cllm4rec.model.recommender import CLLM4RecRecommender
 from cllm4rec.tokenization import collate
 
@@ -53,7 +54,7 @@ def _assert_same(model: CLLM4Rec, compute) -> None:
     model.logit_budget = 1 << 40  # one matrix
     ref_loss, ref_doc, ref_grads = _loss_and_grads(model, compute)
     model.logit_budget = 20  # a handful of items per chunk
-    assert model._chunked(2)
+    assert chunked(model, 2)
     loss, doc, grads = _loss_and_grads(model, compute)
     torch.testing.assert_close(loss, ref_loss, rtol=RTOL, atol=ATOL)
     torch.testing.assert_close(doc, ref_doc, rtol=RTOL, atol=ATOL)

@@ -53,29 +53,6 @@ def test_rest_target_equals_a_hand_computation(tiny_backbone: LoadedBackbone) ->
         model.item_lm_loss(batch, target="all")
 
 
-def test_prefix_mean_readout_scores_each_position_as_the_mean_readout_of_its_prefix(
-    tiny_backbone: LoadedBackbone,
-) -> None:
-    model, tok = _model(tiny_backbone, readout="mean"), tiny_backbone.id_tokenizer(N_USERS, N_ITEMS)
-    docs = _interactions(tok)
-    batch = collate(docs, tok.pad_id)
-    out = model.item_lm_loss(batch, target="rest", readout="mean")
-    expected = []
-    for prompt, main in docs:
-        items = [t - model.n_words - model.n_users for t in main]
-        terms = []
-        for k in range(len(items)):  # the document cut after position len(prompt)+k-1 is a mean-read-out prompt
-            cut = collate([(prompt + main[:k], [])], tok.pad_id)
-            logp = F.log_softmax(model.rec_scores(cut)[0], dim=-1)
-            terms.append(-logp[items[k:]].mean())
-        expected.append(torch.stack(terms).mean())
-    assert torch.allclose(out.per_doc, torch.stack(expected), atol=1e-4)
-    position = model.item_lm_loss(batch, target="rest")
-    assert not torch.allclose(out.per_doc, position.per_doc, atol=1e-4)  # the switch changes the loss
-    with pytest.raises(CLLM4RecError, match="readout must be"):
-        model.item_lm_loss(batch, readout="max")
-
-
 def test_item_bias_starts_at_centred_log_popularity_and_trains(tiny_backbone: LoadedBackbone) -> None:
     model = _model(tiny_backbone, item_bias=True)
     counts = torch.arange(N_ITEMS, dtype=torch.float32)

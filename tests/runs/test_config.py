@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.runs.config import RunConfig, available_presets, config_from_dict, dump_config, load_config
+from cllm4rec.runs.config import (
+    REMOVED_KEYS,
+    RunConfig,
+    available_presets,
+    config_from_dict,
+    dump_config,
+    load_config,
+)
 
 
 @pytest.mark.parametrize("name", available_presets())
@@ -48,7 +55,6 @@ def test_selection_override_from_comma_list() -> None:
         ("model.readout=max", "model.readout must be one of last, mean"),
         ("pretrain.collab_target=all", "pretrain.collab_target must be one of next, rest"),
         ("model.checkpoint_tokens=-1", "model.checkpoint_tokens must be >= 0"),
-        ("pretrain.collab_readout=last", "pretrain.collab_readout must be one of position, mean"),
         ("pretrain", "section.key=value"),
     ],
 )
@@ -71,28 +77,18 @@ def test_yaml_file_roundtrip(tmp_path) -> None:
     assert load_config(config_file=path) == config
 
 
-def test_retired_keys_of_old_run_folders_are_ignored() -> None:
-    old = load_config().to_dict()
-    old["finetune"]["eval_batch_size"] = 32  # written by earlier versions, never read
-    assert config_from_dict(old) == load_config()
-    old["pretrain"]["eval_batch_size"] = 32  # only where it once existed
-    with pytest.raises(CLLM4RecError, match="unknown key"):
-        config_from_dict(old)
+@pytest.mark.parametrize("key", sorted(REMOVED_KEYS))
+def test_a_removed_key_is_a_one_line_error_naming_it(key: str, tmp_path) -> None:
+    with pytest.raises(CLLM4RecError, match=rf"^config key {key} was removed \(.+\); delete it from the config$"):
+        load_config(overrides=[f"{key}=0"])
+    section, _, name = key.partition(".")
+    path = tmp_path / "old.yaml"
+    path.write_text(f"{section}:\n  {name}: 0\n")
+    with pytest.raises(CLLM4RecError, match=f"config key {key} was removed"):
+        load_config(config_file=path)
 
 
-def test_one_content_switch_and_the_old_per_stage_keys() -> None:
+def test_one_content_switch() -> None:
     off = load_config(overrides=["model.content=false"])
     assert off.model.content is False and load_config().model.content is True
     assert not hasattr(off.pretrain, "content") and not hasattr(off.finetune, "content")
-    # config.yaml files and commands of earlier versions: false in either stage turns the content side off
-    for key in ("pretrain.content", "finetune.content"):
-        assert load_config(overrides=[f"{key}=false"]) == off
-        assert load_config(overrides=[f"{key}=true"]) == load_config()
-    old = load_config().to_dict()
-    del old["model"]["content"]
-    old["pretrain"]["content"], old["finetune"]["content"] = True, False
-    assert config_from_dict(old) == off
-    with pytest.raises(CLLM4RecError, match="contradicts model.content=true"):
-        load_config(overrides=["model.content=true", "pretrain.content=false"])
-    with pytest.raises(CLLM4RecError, match="pretrain.content must be true or false"):
-        load_config(overrides=["pretrain.content=maybe"])

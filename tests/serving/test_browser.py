@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
 import socket
 import threading
@@ -42,13 +43,15 @@ def _require_browser() -> None:
 SLOW_ITEMS: set[str] = set()
 """Items whose explanation the test servers make slow (about 3 s, or until the client goes away)."""
 SLOW_SECONDS = 3.0
+SLOW_ENDED: queue.SimpleQueue[bool] = queue.SimpleQueue()
+"""One entry as each slow explanation ends: whether its client went away first (else it ran its time)."""
 KEY = "page-k3y"
 
 
 def _slow_for_some_items(real):
     def explain(loaded, user, item, options, *, dataset=None, cancel=None):
         if item in SLOW_ITEMS and cancel is not None:
-            cancel.wait(SLOW_SECONDS)
+            SLOW_ENDED.put(cancel.wait(SLOW_SECONDS))
         return real(loaded, user, item, options, dataset=dataset, cancel=cancel)
 
     return explain
@@ -234,7 +237,8 @@ def test_a_slow_explanation_never_shows_under_a_later_click(browser, server_url:
         rows[1].click()
         _wait(browser, lambda d: d.find_element(By.ID, "explanation").get_attribute("data-state") == "ready")
         expected = _get_json(f"{server_url}/v1/explain?user=u5&item={second}")["text"] or "(no text generated)"
-        time.sleep(SLOW_SECONDS + 0.5)  # when the first answer would have come
+        # the click on B aborted A's request, and the server saw it go: A's answer can never reach the page
+        assert SLOW_ENDED.get(timeout=SLOW_SECONDS + 30) is True
         section = browser.find_element(By.ID, "explanation")
         assert section.get_attribute("data-item") == second
         assert second in browser.find_element(By.ID, "explain-item").text

@@ -11,8 +11,7 @@ import pytest
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
-from cllm4rec.runs.checkpoint import MANIFEST, write_manifest
-from cllm4rec.runs.upgrade import upgrade_run
+from cllm4rec.runs.checkpoint import write_manifest
 from cllm4rec.serving import Query, load_run, recommend
 
 
@@ -115,21 +114,3 @@ def test_damaged_checkpoint_file_is_named(tiny_run: Path, tmp_path: Path, member
     target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
     with pytest.raises(CLLM4RecError, match=f"{target}.*truncated or corrupted"):
         load_run(run, device="cpu")
-
-
-def test_old_run_folders_get_a_conversion_hint_and_convert(tiny_run: Path, tmp_path: Path, loaded) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
-    for ckpt in run.glob("*/*/state.json"):  # what a checkpoint held before it became self-contained
-        for name in ("catalog", "config.yaml", "dataset.json", MANIFEST):
-            path = ckpt.parent / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    with pytest.raises(CLLM4RecError, match="cllm4rec upgrade-run --run"):
-        load_run(run, device="cpu")
-    changed = upgrade_run(run)
-    assert len(changed) == 4
-    assert upgrade_run(run) == []
-    again = load_run(run, device="cpu")
-    assert [r.item for r in recommend(again, [Query(user="u2")], k=5)[0]] == [
-        r.item for r in recommend(loaded, [Query(user="u2")], k=5)[0]
-    ]

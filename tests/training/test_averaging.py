@@ -1,4 +1,4 @@
-"""TableAverage (finetune.ema, pretrain.ema): the update, swapping it in, and its checkpoint round trip.
+"""TableAverage (finetune.ema): the update, swapping it in, and its checkpoint round trip.
 
 The training loops with an average are tested in test_loops.py."""
 

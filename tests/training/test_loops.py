@@ -82,22 +82,6 @@ def test_quality_levers_train_end_to_end(tiny_data_dir: Path, tmp_path: Path) ->
     assert tables["head_center"].abs().sum() > 0  # set from the backbone's hidden states before training
 
 
-def test_refit_scores_test_a_second_time_after_more_passes(tiny_data_dir: Path, tmp_path: Path) -> None:
-    config = _config(
-        "pretrain.warmup_epochs=0",
-        "pretrain.epochs=1",
-        "finetune.epochs=1",
-        "finetune.lr=1e-2",
-        "finetune.refit_epochs=1",
-    )
-    result = run_train(tmp_path / "run", tiny_data_dir, config, _opts())
-    assert result["refit_epochs"] == 1
-    assert set(result["metrics_refit"]) == set(result["metrics"])
-    assert result["metrics_refit"] != result["metrics"]  # the extra pass over train + validation changed the model
-    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert saved["metrics_refit"] == result["metrics_refit"]
-
-
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 def test_golden_losses_first_epochs(
     tiny_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunked: bool
@@ -354,20 +338,3 @@ def test_finetuning_with_ema_validates_and_keeps_the_average(tiny_data_dir: Path
     for key in changed:
         assert any(torch.equal(best[key], v) for v in averages.values()), key
     assert all(v == v for v in result["metrics"].values())
-
-
-def test_pretraining_without_validation_keeps_the_final_average_as_best(tiny_data_dir: Path, tmp_path: Path) -> None:
-    config = _config("pretrain.warmup_epochs=0", "pretrain.epochs=2", "pretrain.lr=1e-2", "pretrain.ema=0.5")
-    run_pretrain_stage(tmp_path / "run", tiny_data_dir, config, _opts())
-    folder = tmp_path / "run" / "pretrain"
-    raw = load_file(str(folder / "last" / "model" / "id_embeddings.safetensors"))
-    best = load_file(str(folder / "best" / "model" / "id_embeddings.safetensors"))
-    saved = load_file(str(folder / "last" / "optimizer.safetensors"))
-    averages = [v for k, v in saved.items() if k.endswith(EMA_KEY)]
-    assert len(averages) == 2  # the collaborative user and item tables; the content side is not averaged
-    changed = [k for k in raw if not torch.equal(raw[k], best[k])]
-    assert len(changed) == 2
-    for key in changed:
-        assert any(torch.equal(best[key], v) for v in averages), key
-    with pytest.raises(CLLM4RecError, match="pretrain.ema"):
-        _config("pretrain.ema=-0.1")

@@ -1,4 +1,4 @@
-"""``cllm4rec evaluate | recommend | benchmark | upgrade-run``: metrics of a run, top-k lists, comparisons."""
+"""``cllm4rec evaluate | recommend | benchmark``: metrics of a run, top-k lists, comparisons."""
 
 from __future__ import annotations
 
@@ -49,18 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing --out folder")
     p.set_defaults(handler=_benchmark)
-
-    p = subparsers.add_parser(
-        "upgrade-run",
-        help="make the checkpoints of a run from an older cllm4rec self-contained",
-        description=(
-            "Add the ID catalogue, config, dataset identity and file manifest to every checkpoint of a run folder "
-            "written before checkpoints became self-contained. Needs the run's dataset (--data if it moved)."
-        ),
-    )
-    p.add_argument("--run", required=True, help="run folder")
-    p.add_argument("--data", metavar="DIR", help="the dataset folder, when it is no longer where it was trained")
-    p.set_defaults(handler=_upgrade)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -159,15 +147,4 @@ def _benchmark(args: argparse.Namespace) -> int:
         force=args.force,
     )
     print(table)
-    return 0
-
-
-def _upgrade(args: argparse.Namespace) -> int:
-    from cllm4rec.runs.upgrade import upgrade_run
-
-    upgraded = upgrade_run(args.run, data=args.data)
-    if upgraded:
-        print(f"upgraded {len(upgraded)} checkpoint(s): " + ", ".join(str(p) for p in upgraded))
-    else:
-        print(f"nothing to upgrade: every checkpoint in {args.run} is already self-contained")
     return 0

@@ -8,10 +8,6 @@ READOUTS = ("last", "mean")
 token (docs/DESIGN.md §4)."""
 COLLAB_TARGETS = ("next", "rest")
 """What each position of an interaction document predicts: the next item, or every item from there on (§2)."""
-COLLAB_READOUTS = ("position", "mean")
-"""What the item head reads at each position of an interaction document: that position's hidden state (the
-paper's LM), or the mean of the hidden states over the item tokens up to it and itself, the prefix's version
-of the ``mean`` read-out (§2, §4)."""
 DEFAULT_BACKBONE = "smollm2-135m"
 """The backbone alias used when none is named: SmolLM2-135M-Instruct (see ``backbone/smollm2.py``)."""
 

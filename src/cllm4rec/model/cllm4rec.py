@@ -15,9 +15,13 @@ the tables train. Efficiency choices (each checked by a test):
 - a training batch of more than ``checkpoint_tokens`` tokens keeps only each backbone layer's input and
   recomputes the rest in the backward pass (``model/checkpointing.py``): same gradients, a fraction of the
   activation memory;
-- bf16 autocast around the backbone (``autocast``, on by default; active only where bf16 is fast: CUDA, or
-  CPUs with AVX512-BF16/AMX; ``force_autocast`` overrides for benchmarks); the item heads, softmaxes and
-  losses run in fp32 so item scores do not tie through bf16 rounding.
+- bf16 autocast around the backbone (``autocast``, from ``model.bf16``; active only where bf16 is fast:
+  CUDA, or CPUs with AVX512-BF16/AMX; ``force_autocast`` overrides for benchmarks); the item heads,
+  softmaxes and losses run in fp32 so item scores do not tie through bf16 rounding.
+
+The model is built from its config (:class:`~cllm4rec.model.config.ModelConfig`, the ``model`` section of a
+run config); the losses live in ``model/losses.py`` and saving/loading in ``model/serialization.py``, each
+called through the method of the same name here.
 
 The frozen backbone always stays in eval mode (no dropout), even under ``model.train()``: it is not trained,
 and dropout would make losses depend on batch composition and break exact padding invariance.
@@ -25,31 +29,26 @@ and dropout would make losses depend on batch composition and break exact paddin
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import math
 import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cllm4rec.backbone.hf import freeze, max_positions
-from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone, backbone_ref_load
-from cllm4rec.core.defaults import CHECKPOINT_TOKENS, COLLAB_READOUTS, COLLAB_TARGETS, READOUTS
+from cllm4rec.backbone.loading import BackboneRef, LoadedBackbone
+from cllm4rec.core.defaults import READOUTS
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.core.files import atomic_dir, write_json_atomic
+from cllm4rec.model import losses, serialization
 from cllm4rec.model.checkpointing import checkpointed
+from cllm4rec.model.config import ModelConfig
 from cllm4rec.model.device import bf16_supported
-from cllm4rec.model.item_head import (
-    LOGIT_BUDGET,
-    item_logsumexp,
-    item_topk,
-    picked_logits,
-    rest_mean_logits,
-)
+from cllm4rec.model.item_head import LOGIT_BUDGET, item_topk
+from cllm4rec.model.losses import LMLoss
+from cllm4rec.model.serialization import BIAS_NAME, CENTER_NAME, TABLE_NAMES
 from cllm4rec.model.truncation import backbone_depth, truncated
 from cllm4rec.tokenization.batch import Batch
 from cllm4rec.tokenization.ids import IDTokenizer
@@ -57,23 +56,9 @@ from cllm4rec.tokenization.ids import IDTokenizer
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+__all__ = ["SIDES", "CLLM4Rec", "LMLoss"]
+
 SIDES = ("collab", "content")
-FORMAT = "cllm4rec-model"
-FORMAT_VERSION = 1
-TABLES_FILE = "id_embeddings.safetensors"
-META_FILE = "model.json"
-TABLE_NAMES = ("user_collab", "item_collab", "user_content", "item_content")
-BIAS_NAME = "item_bias"
-CENTER_NAME = "head_center"
-
-
-@dataclass
-class LMLoss:
-    """A loss with its per-document breakdown (padding-invariance tests, logging)."""
-
-    loss: torch.Tensor  # () mean over target tokens (LM losses) or over documents (rec loss)
-    per_doc: torch.Tensor  # (B,) each document's loss (LM: mean over its targets; rec: see rec_loss)
-    n_targets: torch.Tensor  # (B,) targets per document
 
 
 def _check_side(side: str) -> None:
@@ -94,22 +79,28 @@ class CLLM4Rec(nn.Module):
         backbone: LoadedBackbone | PreTrainedModel,
         n_users: int,
         n_items: int,
+        config: ModelConfig | None = None,
         *,
-        init_scale: float = 1.0,
         seed: int | None = None,
         ref: BackboneRef | None = None,
-        item_bias: bool = False,
-        readout: str = "last",
-        center_head: bool = False,
-        collab_layers: int = 0,
+        **fields: Any,
     ) -> None:
+        """``config``: what to build (default :class:`ModelConfig`); ``fields`` replace single fields of it
+        (``CLLM4Rec(backbone, 6, 30, item_bias=True)``). The model reads ``init_scale``, ``collab_layers``,
+        ``item_bias``, ``center_head``, ``readout``, ``bf16`` and ``checkpoint_tokens``; the others (the
+        backbone's name, ``item_init``, ``max_length``, ``content``) are for whoever builds and trains it."""
         super().__init__()
+        try:
+            config = dataclasses.replace(config or ModelConfig(), **fields)
+        except TypeError as exc:
+            raise CLLM4RecError(f"not a field of the model config: {exc}") from exc
         if n_users < 1 or n_items < 1:
             raise CLLM4RecError(f"need at least one user and one item (got {n_users}, {n_items})")
-        if init_scale <= 0:
-            raise CLLM4RecError(f"init_scale must be > 0 (got {init_scale})")
-        if readout not in READOUTS:
-            raise CLLM4RecError(f"readout must be one of {', '.join(READOUTS)} (got {readout!r})")
+        if config.init_scale <= 0:
+            raise CLLM4RecError(f"init_scale must be > 0 (got {config.init_scale})")
+        if config.readout not in READOUTS:
+            raise CLLM4RecError(f"readout must be one of {', '.join(READOUTS)} (got {config.readout!r})")
+        self.config = config
         self.backbone_tokenizer: PreTrainedTokenizerBase | None = None
         self.loaded_backbone: LoadedBackbone | None = None  # model, tokenizer, ref, source (if given)
         if isinstance(backbone, LoadedBackbone):
@@ -120,15 +111,15 @@ class CLLM4Rec(nn.Module):
         self.backbone = freeze(backbone)
         # The collaborative side may run only the first ``collab_layers`` blocks (0: all): a view sharing the
         # backbone's weights (truncation.py). The content side (text LM, explanations) keeps every block.
-        self.collab_backbone = truncated(self.backbone, collab_layers)
+        self.collab_backbone = truncated(self.backbone, config.collab_layers)
         self.depth = backbone_depth(self.backbone)
-        self.collab_layers = collab_layers if collab_layers != self.depth else 0
+        self.collab_layers = config.collab_layers if config.collab_layers != self.depth else 0
         self.ref = ref
         word = self.backbone.get_input_embeddings().weight  # (N, d)
         self.n_words, self.hidden_size = int(word.shape[0]), int(word.shape[1])
         self.n_users, self.n_items = int(n_users), int(n_items)
         self.vocab_size = self.n_words + self.n_users + self.n_items
-        self.init_scale = float(init_scale)
+        self.init_scale = float(config.init_scale)
         self.word_std = float(word.detach().float().std())
         std = self.init_scale * self.word_std
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -137,20 +128,22 @@ class CLLM4Rec(nn.Module):
             weight = torch.empty(rows, self.hidden_size).normal_(0.0, std, generator=gen)
             setattr(self, name, nn.Embedding.from_pretrained(weight.to(word.device), freeze=False))
         # Optional per-item bias of the collaborative item head (docs/DESIGN.md §4); see init_item_bias.
-        self.item_bias = nn.Parameter(torch.zeros(self.n_items, device=word.device)) if item_bias else None
-        self.readout = readout
+        self.item_bias = nn.Parameter(torch.zeros(self.n_items, device=word.device)) if config.item_bias else None
+        self.readout = config.readout  # may be switched after construction (benchmarks compare read-outs)
         # Optional fixed centre of the collaborative item head's input (docs/DESIGN.md §4); set_head_center.
         self.head_center = (
             nn.Parameter(torch.zeros(self.hidden_size, device=word.device), requires_grad=False)
-            if center_head
+            if config.center_head
             else None
         )
-        self.autocast = True  # bf16 autocast where it is fast (see bf16_supported); fp32 elsewhere
+        # Runtime knobs, started from the config; tests and benchmarks may set them afterwards.
+        self.autocast = config.bf16  # bf16 autocast where it is fast (see bf16_supported); fp32 elsewhere
         self.force_autocast = False  # bf16 autocast even where it is emulated and slow (benchmarks)
         self.max_positions = max_positions(self.backbone)
         self.logit_budget = LOGIT_BUDGET  # item logits held at once by the losses and top-k (item_head.py)
-        # Training batches of more tokens recompute the backbone's activations in backward (checkpointing.py)
-        self.checkpoint_tokens = CHECKPOINT_TOKENS
+        # Training batches of more tokens recompute the backbone's activations in backward (checkpointing.py);
+        # 0 in the config: never
+        self.checkpoint_tokens: float = config.checkpoint_tokens or math.inf
 
     # ----- plumbing ----------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> CLLM4Rec:
@@ -234,7 +227,18 @@ class CLLM4Rec(nn.Module):
         enabled = self.autocast_active
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
-    def _check_ids(self, input_ids: torch.Tensor) -> None:
+    def named_tensors(self) -> dict[str, torch.Tensor]:
+        """The trained (and fixed) tensors a saved model holds: the four tables, the item bias and the head's
+        centre where the model has them (``model/serialization.py``)."""
+        tensors = {name: getattr(self, name).weight for name in TABLE_NAMES}
+        if self.item_bias is not None:
+            tensors[BIAS_NAME] = self.item_bias
+        if self.head_center is not None:
+            tensors[CENTER_NAME] = self.head_center
+        return tensors
+
+    def check_ids(self, input_ids: torch.Tensor) -> None:
+        """Token ids must lie in this model's vocabulary (words, users, items)."""
         if input_ids.numel() and bool(((input_ids < 0) | (input_ids >= self.vocab_size)).any()):
             raise CLLM4RecError(f"token ids must lie in [0, {self.vocab_size}) for this model")
 
@@ -244,7 +248,7 @@ class CLLM4Rec(nn.Module):
 
         Each table is looked up only at the positions that hold its tokens, so a row-sparse gradient
         (:meth:`set_sparse_grads`) names exactly the users and items of the batch."""
-        self._check_ids(input_ids)
+        self.check_ids(input_ids)
         users, items = self.tables(side)
         n_w, n_u = self.n_words, self.n_users
         flat = input_ids.reshape(-1)  # (BT,)
@@ -287,37 +291,6 @@ class CLLM4Rec(nn.Module):
             out = decoder(inputs_embeds=embeds, attention_mask=attn, position_ids=position_ids, use_cache=False)
         return out.last_hidden_state  # (B, T, d), bf16 under autocast
 
-    def _targets(
-        self, batch: Batch, side: str, readout: str = "position"
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Hidden states at the positions that predict main-text tokens (or, with ``readout="mean"``, their
-        prefix means: :meth:`prefix_means`), the tokens, and the target mask."""
-        h = self.hidden_states(batch, side)  # (B, T, d)
-        if readout == "mean":
-            h = self.prefix_means(h, batch)
-        tmask = batch.loss_mask[:, 1:]  # (B, T-1): position t predicts token t+1
-        h_prev = h[:, :-1][tmask]  # (N, d)
-        targets = batch.input_ids[:, 1:][tmask]  # (N,)
-        return h_prev, targets, tmask
-
-    def prefix_means(self, h: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """At each position, the fp32 mean of ``h`` over the item tokens up to it and the position itself: what
-        the ``mean`` read-out (:meth:`readout_states`) gives for the document cut after that position. (B, T, d)"""
-        is_item = ((batch.input_ids >= self.n_words + self.n_users) & batch.attention_mask.bool()).float()
-        own = (1.0 - is_item).unsqueeze(-1)  # (B, T, 1): a non-item position counts itself once
-        hf = h.float()
-        sums = (hf * is_item.unsqueeze(-1)).cumsum(1) + hf * own  # (B, T, d)
-        return sums / (is_item.cumsum(1).unsqueeze(-1) + own)
-
-    @staticmethod
-    def _lm_loss(nll: torch.Tensor, tmask: torch.Tensor) -> LMLoss:
-        """Mean over all target tokens, plus each document's mean; documents without targets give 0."""
-        n_targets = tmask.sum(1)  # (B,)
-        doc = torch.arange(tmask.shape[0], device=tmask.device).unsqueeze(1).expand_as(tmask)[tmask]  # (N,)
-        sums = torch.zeros(tmask.shape[0], device=nll.device, dtype=nll.dtype).index_add(0, doc, nll)
-        loss = nll.sum() / n_targets.sum().clamp(min=1)
-        return LMLoss(loss, sums / n_targets.clamp(min=1), n_targets)
-
     def item_head(self, side: str = "collab") -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The item head's (weight (J, d), bias (J,) or None, centre (d,) or None) of ``side``: logits are
         ``(h - centre) . weight^T + bias`` (docs/DESIGN.md §2, §4); the bias and centre are collaborative only."""
@@ -326,15 +299,11 @@ class CLLM4Rec(nn.Module):
             return weight, None, None
         return weight, self.item_bias, self.head_center
 
-    def _head_input(self, h: torch.Tensor, side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def head_input(self, h: torch.Tensor, side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(centred fp32 ``h``, weight, bias) for the chunked head."""
         weight, bias, center = self.item_head(side)
         h = h.float()
         return (h if center is None else h - center), weight, bias
-
-    def _chunked(self, n_rows: int) -> bool:
-        """Whether (rows, J) logits would exceed :attr:`logit_budget`, so the losses go through item chunks."""
-        return n_rows * self.n_items > self.logit_budget
 
     def item_logits(self, h: torch.Tensor, side: str = "collab") -> torch.Tensor:
         """The item head, tied to the item embeddings: ``h . V_side^T`` in fp32 (docs/DESIGN.md §2, §4); in
@@ -364,40 +333,8 @@ class CLLM4Rec(nn.Module):
         """The top ``k`` items of ``h`` (B, d) under the item head, known items (``exclude[b]``) left out,
         computed over item chunks: equal to ranking :meth:`item_logits` (ties to the lower index).
         ((B, k) items, (B, k) scores)"""
-        hc, weight, bias = self._head_input(h, side)
+        hc, weight, bias = self.head_input(h, side)
         return item_topk(hc, weight, bias, k, exclude, budget=self.logit_budget)
-
-    def item_lm_loss(
-        self, batch: Batch, side: str = "collab", target: str = "next", readout: str = "position"
-    ) -> LMLoss:
-        """Item loss over the J items at main-text positions: logits = h_{t-1} . V_side^T (+ bias).
-
-        ``target="next"``: the next item (the LM loss of docs/DESIGN.md §2). ``"rest"``: the mean negative
-        log-likelihood of *every* item from that position on: since the item order is shuffled afresh, the
-        next item is a uniform draw from those, so this is the expectation of the next-item loss over the
-        order (same forward pass, lower-variance gradient; §2). ``readout="mean"`` feeds the head each
-        position's prefix mean (:meth:`prefix_means`) instead of its own hidden state. Past
-        :attr:`logit_budget` logits, both are ``logsumexp - (linear part)`` with the log-sum-exp over item
-        chunks (``model/item_head.py``).
-        """
-        if target not in COLLAB_TARGETS:
-            raise CLLM4RecError(f"target must be one of {', '.join(COLLAB_TARGETS)} (got {target!r})")
-        if readout not in COLLAB_READOUTS:
-            raise CLLM4RecError(f"readout must be one of {', '.join(COLLAB_READOUTS)} (got {readout!r})")
-        h_prev, targets, tmask = self._targets(batch, side, readout)
-        items = targets - (self.n_words + self.n_users)  # (N,)
-        if items.numel() and bool(((items < 0) | (items >= self.n_items)).any()):
-            raise CLLM4RecError("item_lm_loss: every main-text token must be an item token")
-        if self._chunked(h_prev.shape[0]):
-            hc, weight, bias = self._head_input(h_prev, side)
-            lse = item_logsumexp(hc, weight, bias, budget=self.logit_budget)  # (N,)
-            if target == "next":
-                return self._lm_loss(lse - picked_logits(hc, weight, bias, items), tmask)
-            return self._lm_loss(lse - rest_mean_logits(hc, weight, bias, items, tmask), tmask)
-        logits = self.item_logits(h_prev, side)  # (N, J)
-        if target == "next":
-            return self._lm_loss(F.cross_entropy(logits, items, reduction="none"), tmask)
-        return self._lm_loss(_rest_nll(F.log_softmax(logits, dim=-1), items, tmask), tmask)
 
     def word_logits(self, h: torch.Tensor) -> torch.Tensor:
         """The backbone's own LM head (with its soft-capping / logit scale if any) on hidden states ``h``."""
@@ -411,14 +348,6 @@ class CLLM4Rec(nn.Module):
         if cap:
             logits = torch.tanh(logits / cap) * cap
         return logits
-
-    def word_lm_loss(self, batch: Batch, side: str = "content") -> LMLoss:
-        """Next-word loss from the backbone's LM head, computed only where a main-text word is predicted."""
-        h_prev, targets, tmask = self._targets(batch, side)
-        if targets.numel() and bool((targets >= self.n_words).any()):
-            raise CLLM4RecError("word_lm_loss: main-text tokens must be words, not user/item tokens")
-        logits = self.word_logits(h_prev)  # (N, vocab of the LM head)
-        return self._lm_loss(F.cross_entropy(logits, targets, reduction="none"), tmask)
 
     def readout_states(self, batch: Batch, side: str = "collab") -> torch.Tensor:
         """Each prompt's read-out vector (:attr:`readout`), the item head's input. (B, d)"""
@@ -442,109 +371,29 @@ class CLLM4Rec(nn.Module):
         """The module's call form of :meth:`rec_scores` (item scores after each document's last token)."""
         return self.rec_scores(batch, side)
 
-    def rec_loss(self, batch: Batch, targets: torch.Tensor, side: str = "collab", *, reduction: str = "sum") -> LMLoss:
-        """Multinomial likelihood of held-out items (docs/DESIGN.md §4).
+    # ----- losses (model/losses.py) ------------------------------------------------------------------
+    def item_lm_loss(self, batch: Batch, side: str = "collab", target: str = "next") -> LMLoss:
+        """Next-item (``target="next"``) or rest-of-set (``"rest"``) loss over the J items
+        (:func:`~cllm4rec.model.losses.item_lm_loss`)."""
+        return losses.item_lm_loss(self, batch, side, target)
 
-        ``targets``: (B, J) multi-hot (or non-negative weights). Per document the loss is
-        ``-sum_j targets_j * log_softmax(scores)_j``: a *sum* over its held-out items (``reduction="sum"``,
-        the paper's and Multi-VAE's form) or that sum divided by the number of targets (``"mean"``).
-        ``loss`` is the mean of the per-document values over the documents. Past :attr:`logit_budget`
-        logits it is ``sum_j targets_j * logsumexp - targets . scores`` with the log-sum-exp over item chunks.
-        """
-        if reduction not in ("sum", "mean"):
-            raise CLLM4RecError(f"reduction must be 'sum' or 'mean' (got {reduction!r})")
-        h = self.readout_states(batch, side)  # (B, d)
-        if tuple(targets.shape) != (h.shape[0], self.n_items):
-            raise CLLM4RecError(f"targets must have shape {(h.shape[0], self.n_items)} (got {tuple(targets.shape)})")
-        weights = targets.to(device=h.device, dtype=torch.float32)  # (B, J)
-        n_targets = weights.sum(1)  # (B,)
-        if self._chunked(h.shape[0]):
-            hc, weight, bias = self._head_input(h, side)
-            lse = item_logsumexp(hc, weight, bias, budget=self.logit_budget)  # (B,)
-            picked = (hc * (weights @ weight.float())).sum(1)  # (B,) targets . (h . W^T)
-            if bias is not None:
-                picked = picked + weights @ bias.float()
-            per_doc = n_targets * lse - picked
-        else:
-            per_doc = -(weights * F.log_softmax(self.item_logits(h, side), dim=-1)).sum(1)  # (B,)
-        if reduction == "mean":
-            per_doc = per_doc / n_targets.clamp(min=1)
-        return LMLoss(per_doc.mean(), per_doc, n_targets)
+    def word_lm_loss(self, batch: Batch, side: str = "content") -> LMLoss:
+        """Next-word loss of the main-text words (:func:`~cllm4rec.model.losses.word_lm_loss`)."""
+        return losses.word_lm_loss(self, batch, side)
+
+    def rec_loss(self, batch: Batch, targets: torch.Tensor, side: str = "collab", *, reduction: str = "sum") -> LMLoss:
+        """Multinomial likelihood of the (B, J) held-out ``targets`` (:func:`~cllm4rec.model.losses.rec_loss`)."""
+        return losses.rec_loss(self, batch, targets, side, reduction=reduction)
 
     def mutual_reg(self, input_ids: torch.Tensor | Batch, trained: str) -> torch.Tensor:
-        """Mutual regularisation (docs/DESIGN.md §3), unweighted: the trainer multiplies it by lambda_c.
+        """Mutual regularization of the ``trained`` side toward the other, unweighted
+        (:func:`~cllm4rec.model.losses.mutual_reg`)."""
+        return losses.mutual_reg(self, input_ids, trained)
 
-        For each document, every *distinct* user/item token in it contributes
-        ``0.5 * ||z_trained - stopgrad(z_other)||^2`` (collab vs content row of that user/item); the sum per
-        document is averaged over the documents of the batch, so lambda_c does not depend on the batch size.
-        Only the ``trained`` side's tables receive gradients.
-        """
-        if isinstance(input_ids, Batch):
-            input_ids = input_ids.input_ids
-        _check_side(trained)
-        self._check_ids(input_ids)
-        other = "content" if trained == "collab" else "collab"
-        ids = input_ids.sort(dim=1).values  # (B, T): duplicates become neighbours
-        first = torch.ones_like(ids, dtype=torch.bool)
-        first[:, 1:] = ids[:, 1:] != ids[:, :-1]
-        n_w, n_u = self.n_words, self.n_users
-        users = ids[first & (ids >= n_w) & (ids < n_w + n_u)] - n_w  # (Nu,)
-        items = ids[first & (ids >= n_w + n_u)] - n_w - n_u  # (Ni,)
-        (ut, vt), (uo, vo) = self.tables(trained), self.tables(other)
-        reg = (ut(users) - uo(users).detach()).pow(2).sum() + (vt(items) - vo(items).detach()).pow(2).sum()
-        return 0.5 * reg / max(1, ids.shape[0])
-
-    # ----- persistence -------------------------------------------------------------------------------
-    def _meta(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "backbone": self.ref.to_dict() if self.ref is not None else None,
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "n_words": self.n_words,
-            "hidden_size": self.hidden_size,
-            "init_scale": self.init_scale,
-            "tables": list(TABLE_NAMES),
-            "item_bias": self.item_bias is not None,
-            "readout": self.readout,
-            "center_head": self.head_center is not None,
-            "collab_layers": self.collab_layers,
-        }
-
+    # ----- persistence (model/serialization.py) --------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``id_embeddings.safetensors`` (the four tables) and ``model.json`` into folder ``path``.
-
-        A new folder appears atomically; in an existing folder (a checkpoint with other files) each file is
-        replaced atomically, tables first and ``model.json`` last. No pickle anywhere.
-        """
-        import safetensors.torch
-
-        path = Path(path)
-        tensors = {name: getattr(self, name).weight.detach().to("cpu").contiguous() for name in TABLE_NAMES}
-        if self.item_bias is not None:
-            tensors[BIAS_NAME] = self.item_bias.detach().to("cpu").contiguous()
-        if self.head_center is not None:
-            tensors[CENTER_NAME] = self.head_center.detach().to("cpu").contiguous()
-
-        def write(folder: Path) -> None:
-            fd, tmp = tempfile.mkstemp(prefix=f".{TABLES_FILE}.", dir=folder)
-            os.close(fd)
-            try:
-                safetensors.torch.save_file(tensors, tmp, metadata={"format": "pt"})
-                os.replace(tmp, folder / TABLES_FILE)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            write_json_atomic(folder / META_FILE, self._meta())
-
-        if path.exists():
-            if not path.is_dir():
-                raise CLLM4RecError(f"{path} exists and is not a folder")
-            write(path)
-        else:
-            with atomic_dir(path) as tmp_dir:
-                write(tmp_dir)
+        """Write ``id_embeddings.safetensors`` and ``model.json`` into folder ``path`` (atomically; no pickle)."""
+        serialization.save_model(self, path)
 
     @classmethod
     def load(
@@ -554,75 +403,15 @@ class CLLM4Rec(nn.Module):
         device: str | torch.device = "cpu",
         cache_dir: str | os.PathLike[str] | None = None,
         backbone: LoadedBackbone | None = None,
+        config: ModelConfig | None = None,
     ) -> CLLM4Rec:
         """Rebuild a saved model exactly: the backbone from its reference (or ``backbone`` if given and
-        matching), then the four tables."""
-        import safetensors.torch
-
+        matching), then the tables. ``config`` supplies the runtime fields (``bf16``, ``checkpoint_tokens``);
+        the structural ones come from ``model.json``."""
         path = Path(path)
-        try:
-            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CLLM4RecError(f"{path} is not a saved CLLM4Rec model: {exc}") from exc
-        if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-            raise CLLM4RecError(
-                f"{path / META_FILE}: unsupported format {meta.get('format')!r} version {meta.get('version')!r}"
-            )
-        saved_ref = BackboneRef.from_dict(meta["backbone"]) if meta.get("backbone") else None
-        if backbone is None:
-            if saved_ref is None:
-                raise CLLM4RecError(f"{path} was saved without a backbone reference; pass backbone=")
-            backbone = backbone_ref_load(saved_ref, cache_dir=cache_dir)
-        elif saved_ref is not None and backbone.ref != saved_ref:
-            raise CLLM4RecError(f"{path} was trained on backbone {saved_ref}, not {backbone.ref}")
-        model = cls(
-            backbone,
-            int(meta["n_users"]),
-            int(meta["n_items"]),
-            init_scale=float(meta["init_scale"]),
-            item_bias=bool(meta.get("item_bias", False)),
-            readout=str(meta.get("readout", "last")),
-            center_head=bool(meta.get("center_head", False)),
-            collab_layers=int(meta.get("collab_layers", 0)),
-        )
-        if (model.n_words, model.hidden_size) != (meta["n_words"], meta["hidden_size"]):
-            raise CLLM4RecError(
-                f"{path}: saved for {meta['n_words']} words x {meta['hidden_size']} hidden, the backbone has "
-                f"{model.n_words} x {model.hidden_size}"
-            )
-        try:
-            tensors = safetensors.torch.load_file(str(path / TABLES_FILE))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise CLLM4RecError(f"cannot read {path / TABLES_FILE}: {exc}") from exc
-        with torch.no_grad():
-            for name in TABLE_NAMES:
-                table = getattr(model, name).weight
-                if name not in tensors or tuple(tensors[name].shape) != tuple(table.shape):
-                    raise CLLM4RecError(f"{path / TABLES_FILE}: table {name} missing or of the wrong shape")
-                table.copy_(tensors[name])
-            if model.item_bias is not None:
-                if BIAS_NAME not in tensors or tuple(tensors[BIAS_NAME].shape) != (model.n_items,):
-                    raise CLLM4RecError(f"{path / TABLES_FILE}: {BIAS_NAME} missing or of the wrong shape")
-                model.item_bias.copy_(tensors[BIAS_NAME])
-            if model.head_center is not None:
-                if CENTER_NAME not in tensors or tuple(tensors[CENTER_NAME].shape) != (model.hidden_size,):
-                    raise CLLM4RecError(f"{path / TABLES_FILE}: {CENTER_NAME} missing or of the wrong shape")
-                model.head_center.copy_(tensors[CENTER_NAME])
+        meta = serialization.read_meta(path)
+        loaded = serialization.saved_backbone(meta, path, backbone, cache_dir)
+        model = cls(loaded, int(meta["n_users"]), int(meta["n_items"]), serialization.saved_config(meta, config))
+        serialization.check_sizes(model, meta, path)
+        serialization.load_tensors(model, path)
         return model.to(device)
-
-
-def _rest_nll(logp: torch.Tensor, items: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
-    """Per target position, ``-mean log p`` over the items at that position and after it in its document.
-
-    ``logp``: (N, J) log-probabilities at the N target positions (row-major over the (B, T-1) mask),
-    ``items``: (N,) the item at each target position. Returns (N,).
-    """
-    n_doc = tmask.sum(1)  # (B,) targets per document
-    doc = torch.arange(tmask.shape[0], device=tmask.device).unsqueeze(1).expand_as(tmask)[tmask]  # (N,)
-    pos = tmask.long().cumsum(1)[tmask] - 1  # (N,) index of each target within its document
-    starts = torch.cumsum(n_doc, 0) - n_doc  # (B,) row of each document's first target
-    span = torch.arange(int(n_doc.max()), device=tmask.device)  # (L,)
-    rest = (span >= pos.unsqueeze(1)) & (span < n_doc[doc].unsqueeze(1))  # (N, L): that target or a later one
-    rows = (starts[doc].unsqueeze(1) + span).clamp(max=items.shape[0] - 1)  # (N, L)
-    picked = logp.gather(1, items[rows]) * rest  # (N, L)
-    return -picked.sum(1) / rest.sum(1)

@@ -79,38 +79,15 @@ class RunRecord:
 
 
 def read_record(path: Path) -> RunRecord:
-    """The run record of a verified checkpoint; an old checkpoint without one is a clear error."""
+    """The run record of a verified checkpoint."""
     if not (path / "catalog").is_dir() or not (path / "dataset.json").is_file():
-        raise CLLM4RecError(legacy_message(path) if is_legacy(path) else damaged_message(path))
+        raise CLLM4RecError(f"checkpoint {path} is incomplete (no catalog/ or dataset.json); train again")
     try:
         config = config_from_dict(yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {})
         info = DatasetInfo(**json.loads((path / "dataset.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
         raise CLLM4RecError(f"cannot read the run record of checkpoint {path}: {exc}") from exc
     return RunRecord(config, info, Catalog.load(path / "catalog"))
-
-
-def is_legacy(path: Path) -> bool:
-    """Whether ``path`` is a checkpoint of the old format: no manifest and none of the files that came with
-    it (catalogue, dataset record). One that has them but lacks its manifest is damaged, not old."""
-    return not (path / MANIFEST).is_file() and not (path / "catalog").exists() and not (path / "dataset.json").exists()
-
-
-def damaged_message(path: Path) -> str:
-    """A checkpoint of the current format whose manifest is gone: its files can no longer be checked."""
-    return (
-        f"checkpoint {path} is damaged: its {MANIFEST} is missing, so its files cannot be verified "
-        "(it is not an old-format checkpoint); restore it from a copy or train again"
-    )
-
-
-def legacy_message(path: Path) -> str:
-    """How to convert a checkpoint written before checkpoints became self-contained."""
-    run = path.parent.parent
-    return (
-        f"checkpoint {path} was written by an older cllm4rec (no catalog or manifest); convert the run once "
-        f"with: cllm4rec upgrade-run --run {run} [--data DATASET_DIR]"
-    )
 
 
 def save_checkpoint(
@@ -154,19 +131,14 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
-def verify_checkpoint(path: Path, *, required: bool = True) -> bool:
-    """Check every file of a checkpoint against its manifest; a missing, truncated or altered file is an error.
-
-    Returns False for an old checkpoint without a manifest when ``required`` is false (training may resume
-    from one); with ``required`` such a checkpoint is an error saying how to convert it.
-    """
+def verify_checkpoint(path: Path) -> None:
+    """Check every file of a checkpoint against its manifest; a missing, truncated or altered file is an error."""
     file = path / MANIFEST
     if not file.is_file():
-        if not is_legacy(path):
-            raise CLLM4RecError(damaged_message(path))
-        if required:
-            raise CLLM4RecError(legacy_message(path))
-        return False
+        raise CLLM4RecError(
+            f"checkpoint {path} is damaged: its {MANIFEST} is missing, so its files cannot be verified; "
+            "restore it from a copy or train again"
+        )
     manifest = read_json(file)
     try:
         files = dict(manifest["files"])
@@ -185,7 +157,6 @@ def verify_checkpoint(path: Path, *, required: bool = True) -> bool:
             )
         if sha256_file(member) != expected["sha256"]:
             raise CLLM4RecError(f"checkpoint file {member} is corrupted (sha256 differs from {MANIFEST})")
-    return True
 
 
 def copy_checkpoint(src: Path, dst: Path) -> None:
@@ -205,7 +176,7 @@ def read_state(path: Path) -> dict[str, Any] | None:
 
 def load_tables(model: torch.nn.Module, path: Path) -> None:
     """Copy the ID-embedding tables of the checkpoint at ``path`` into ``model`` (backbone untouched)."""
-    verify_checkpoint(path, required=False)
+    verify_checkpoint(path)
     files = sorted((path / "model").glob("*.safetensors"))
     if not files:
         raise CLLM4RecError(f"checkpoint {path} holds no model weights")

@@ -1,6 +1,7 @@
 """Typed, validated run configuration: one frozen dataclass per concern, loaded from YAML plus overrides.
 
-A run config has three sections. ``model`` says what is built (backbone, context budget, precision),
+A run config has three sections. ``model`` says what is built (backbone, context budget, precision; the
+model's own config, ``model/config.py``),
 ``pretrain`` and ``finetune`` each configure one training stage. Defaults live here and only here; presets
 in ``cllm4rec/presets/*.yaml`` override some of them; ``key=value`` overrides on the command line
 (``pretrain.lr=3e-4``) come last. Unknown keys and ill-typed values are errors.
@@ -18,68 +19,25 @@ from typing import Any
 import yaml
 
 from cllm4rec.core.coerce import coerce, parse_duration
-from cllm4rec.core.defaults import (
-    CHECKPOINT_TOKENS,
-    COLLAB_READOUTS,
-    COLLAB_TARGETS,
-    DEFAULT_BACKBONE,
-    READOUTS,
-)
+from cllm4rec.core.defaults import COLLAB_TARGETS, READOUTS
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.evaluation.metrics import DEFAULT_SELECTION_KEYS
+from cllm4rec.model.config import ModelConfig
 
 SCALAR_KEYS = ("budget",)
 """Top-level settings of a run config that are values, not sections."""
-RETIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "pretrain": ("weight_decay",),
-    "finetune": ("eval_batch_size", "weight_decay"),
+REMOVED_KEYS: dict[str, str] = {
+    "pretrain.collab_readout": "the prefix-mean read-out measured nothing",
+    "pretrain.ema": "the moving average in pretraining measured nothing after finetuning",
+    "pretrain.weight_decay": "it measured nothing",
+    "pretrain.content": "use model.content",
+    "finetune.refit_epochs": "its refit pass moved the test numbers by less than the noise; evaluation never trains",
+    "finetune.weight_decay": "it measured nothing",
+    "finetune.eval_batch_size": "it was never used",
+    "finetune.content": "use model.content",
 }
-"""Keys older versions wrote into ``config.yaml`` that no longer mean anything: ignored when read."""
-MOVED_CONTENT_KEYS = ("pretrain.content", "finetune.content")
-"""Per-stage switches older versions had, replaced by ``model.content``: ``false`` in either still turns the
-content side off (so old run folders and commands keep their meaning), ``true`` is the default."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """What is built: the backbone and how the ID tokens and documents are shaped."""
-
-    backbone: str = DEFAULT_BACKBONE
-    """Backbone alias, Hugging Face id or folder, or a ``.gguf`` file."""
-    random_backbone: bool = False
-    """Re-initialise the backbone's weights randomly (the "from scratch" ablation)."""
-    collab_layers: int = 0
-    """The collaborative side (interaction documents, finetuning, ranking) runs only the backbone's first N
-    transformer blocks, then its own final norm; 0 runs all of them. The content side (text LM, explanations)
-    always runs the whole backbone. Fewer blocks make every collaborative step cheaper and leave the ID
-    tokens closer to the item head (docs/DESIGN.md §4)."""
-    init_scale: float = 0.1
-    """ID embeddings start as N(0, (init_scale * std of the backbone's word embeddings)^2)."""
-    item_init: str = "random"
-    """How the collaborative item table starts: ``random`` (the paper) or ``svd`` (the top singular vectors of
-    the normalised training interactions, at the random start's scale: docs/DESIGN.md §4)."""
-    max_length: int = 256
-    """Context budget in tokens per document; prompts stay whole, main texts are cut."""
-    item_bias: bool = False
-    """Add a per-item bias to the collaborative item head, started at the centred log(1 + training count)
-    of each item and trained with the collaborative tables (docs/DESIGN.md §4)."""
-    center_head: bool = False
-    """Subtract a fixed centre (the mean final hidden state of the interaction documents at the start) from
-    the collaborative item head's input: logits = (h - c) . V^T (+ bias). Use with ``item_bias`` (§4)."""
-    readout: str = "last"
-    """Where recommendation scores are read from a prompt: ``last`` (its last token, the paper) or ``mean``
-    (the mean of the final hidden states over its item tokens and its last token; docs/DESIGN.md §4)."""
-    content: bool = True
-    """Train the content side: false means no content pass and no mutual regularization in either stage
-    (the "collaborative only" ablation, docs/DESIGN.md §3)."""
-    bf16: bool = True
-    """Run the backbone under bfloat16 autocast where the hardware does bf16 natively (CUDA, CPUs with
-    AVX512-BF16 or AMX); elsewhere, and when false, fp32 (emulated bf16 is about 4x slower than fp32)."""
-    checkpoint_tokens: int = CHECKPOINT_TOKENS
-    """Training batches of more than this many tokens (counted through the whole backbone: a side that runs
-    2 of 30 blocks may hold 15 times as many) recompute the backbone's activations in the backward
-    pass instead of keeping them (less memory, one more forward pass for those batches; 0 turns it off;
-    docs/DESIGN.md §2)."""
+"""Keys earlier versions had, each with why it went (docs/BENCHMARKS.md keeps what they measured): a config that
+still sets one is an error naming it, never silently read."""
 
 
 @dataclass(frozen=True)
@@ -112,15 +70,8 @@ class PretrainConfig:
     collab_target: str = "next"
     """What each position of an interaction document predicts: ``next`` (the next item, the paper's LM loss)
     or ``rest`` (every item from there on: the next-item loss averaged over the shuffled order; §2)."""
-    collab_readout: str = "position"
-    """What the item head reads at each position of an interaction document: ``position`` (its own hidden
-    state, the paper's LM) or ``mean`` (the mean over the item tokens up to it and itself, so pretraining
-    trains the read-out that ``model.readout=mean`` scores with; §2)."""
     validate: bool = False
     """Evaluate next-item recommendation on validation after each alternating epoch."""
-    ema: float = 0.0
-    """Decay of a moving average of the collaborative tables, updated after every L-step; validation and
-    ``best/`` use the average, as ``finetune.ema`` (docs/DESIGN.md §4). 0 = off."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +109,6 @@ class FinetuneConfig:
     """Stop after this many epochs without a better validation selection score."""
     selection: tuple[str, ...] = DEFAULT_SELECTION_KEYS
     """Validation metrics summed to pick the best checkpoint."""
-    refit_epochs: int = 0
-    """After model selection, this many extra recommendation passes over train + validation histories before
-    the test is scored a second time (``metrics_refit`` in ``metrics.json``), as the baselines are refit on
-    train + validation; 0 = off. The selected checkpoint is what ``recommend`` serves either way."""
 
 
 @dataclass(frozen=True)
@@ -190,10 +137,6 @@ class RunConfig:
             (m.readout in READOUTS, f"model.readout must be one of {', '.join(READOUTS)}"),
             (m.item_init in ("random", "svd"), "model.item_init must be 'random' or 'svd'"),
             (p.collab_target in COLLAB_TARGETS, f"pretrain.collab_target must be one of {', '.join(COLLAB_TARGETS)}"),
-            (
-                p.collab_readout in COLLAB_READOUTS,
-                f"pretrain.collab_readout must be one of {', '.join(COLLAB_READOUTS)}",
-            ),
             (p.warmup_epochs >= 0 and p.epochs >= 0, "pretrain epochs must be >= 0"),
             (p.lr > 0 and f.lr > 0, "learning rates must be > 0"),
             (p.user_lr_scale > 0 and f.user_lr_scale > 0, "user_lr_scale must be > 0"),
@@ -208,9 +151,7 @@ class RunConfig:
             (0 < f.mask_fraction < 1, "finetune.mask_fraction must be in (0, 1)"),
             (f.target in ("heldout", "all"), "finetune.target must be 'heldout' or 'all'"),
             (0 <= f.ema < 1, "finetune.ema must be in [0, 1) (0 turns the average off)"),
-            (0 <= p.ema < 1, "pretrain.ema must be in [0, 1) (0 turns the average off)"),
             (f.epochs >= 0, "finetune.epochs must be >= 0"),
-            (f.refit_epochs >= 0, "finetune.refit_epochs must be >= 0"),
             (f.patience >= 1, "finetune.patience must be >= 1"),
             (len(f.selection) > 0, "finetune.selection must name at least one metric"),
         ]
@@ -287,7 +228,6 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     unknown = set(data) - set(sections) - set(SCALAR_KEYS)
     if unknown:
         raise CLLM4RecError(f"unknown config section(s): {', '.join(sorted(unknown))}; expected {', '.join(sections)}")
-    data = _move_content_keys(data)
     hints = typing.get_type_hints(RunConfig)
     built: dict[str, Any] = {name: _build(hints[name], data.get(name) or {}, name) for name in sections}
     for name in SCALAR_KEYS:
@@ -296,29 +236,15 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     return RunConfig(**built).validate()
 
 
-def _move_content_keys(data: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``data`` with the old ``pretrain.content`` / ``finetune.content`` mapped to ``model.content``."""
-    data = {name: dict(value) if isinstance(value, dict) else value for name, value in data.items()}
-    off = []
-    for key in MOVED_CONTENT_KEYS:
-        section, _, name = key.partition(".")
-        values = data.get(section)
-        if isinstance(values, dict) and name in values and not coerce(bool, values.pop(name), f"config {key}"):
-            off.append(key)
-    if off:
-        model = data.get("model") or {}
-        if isinstance(model, dict) and coerce(bool, model.get("content", False), "config model.content"):
-            raise CLLM4RecError(f"config: {off[0]}=false contradicts model.content=true; use model.content only")
-        data["model"] = {**model, "content": False} if isinstance(model, dict) else model
-    return data
-
-
 def _build(cls: type, values: Any, section: str) -> Any:
     if not isinstance(values, dict):
         raise CLLM4RecError(f"config section {section!r} must be a mapping")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in values.items() if k not in RETIRED_KEYS.get(section, ())}
+    for key in values:
+        reason = REMOVED_KEYS.get(f"{section}.{key}")
+        if reason is not None:
+            raise CLLM4RecError(f"config key {section}.{key} was removed ({reason}); delete it from the config")
     unknown = set(values) - names
     if unknown:
         raise CLLM4RecError(

@@ -173,19 +173,20 @@ class RunFolder:
         """Make each stage's ``best/`` what its ``last/`` names, where a kill between the two writes left them
         apart (folders written before the pair was ordered, or the end of an unvalidated stage), after
         removing what killed writers left beside its files; returns what it did. ``best/`` is a copy of
-        ``last/`` there, except with a moving average (``ema``), whose averaged tables only the stage itself
-        can write: that mismatch is an error."""
+        ``last/`` there, except with finetuning's moving average (``finetune.ema``), whose averaged tables only
+        the stage itself can write: that mismatch is an error."""
         repaired = []
         for target in self.targets():
             for path in remove_stale_temporaries(target):
                 repaired.append(f"removed {path.name}, left by a killed writer")
-        for stage, ema in (("pretrain", config.pretrain.ema), ("finetune", config.finetune.ema)):
+        for stage in STAGES:
             problem = self.best_mismatch(stage)
             if problem is None:
                 continue
             last = read_state(self.last(stage)) or {}
             want = last.get("best_epoch")
-            if ema or (want is not None and want != last.get("epoch")):
+            averaged = stage == "finetune" and config.finetune.ema > 0
+            if averaged or (want is not None and want != last.get("epoch")):
                 raise CLLM4RecError(
                     f"run folder {self.root} is inconsistent: {problem}, and it cannot be rebuilt from last/; "
                     f"start the stage over (cllm4rec train --out {self.root} --force ...)"

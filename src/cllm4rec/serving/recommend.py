@@ -111,8 +111,7 @@ def load_run(
     verify_checkpoint(path)
     record = read_record(path)
     device = resolve_device(device)
-    model = CLLM4Rec.load(path / "model", device=device)
-    model.autocast = record.config.model.bf16
+    model = CLLM4Rec.load(path / "model", device=device, config=record.config.model)
     model.eval()
     if (model.n_users, model.n_items) != (record.catalog.n_users, record.catalog.n_items):
         raise CLLM4RecError(f"checkpoint {path}: the model and its ID catalogue disagree on the number of users/items")

@@ -158,7 +158,7 @@ def measure_costs(ctx: Any, config: RunConfig) -> EpochCosts:
         return len(batches) * float(np.mean(seconds))
 
     try:
-        collab = collab_objective(cfg.pretrain.collab_target, cfg.pretrain.collab_readout)
+        collab = collab_objective(cfg.pretrain.collab_target)
         l_batch = stage_batch_size(cfg.pretrain.batch_size, cfg.pretrain.max_steps, n_docs)
         l_pass = pass_seconds(collab, interaction_docs(tok, train, rng, True), l_batch)
         c_pass = {"pretrain": 0.0, "finetune": 0.0}

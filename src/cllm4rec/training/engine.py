@@ -104,18 +104,7 @@ def build_context(
         accelerator = make_accelerator(resolve_device(device))
     torch.manual_seed(seed)
     loaded = load_backbone(model_config.backbone, random_init=model_config.random_backbone, seed=seed)
-    model = CLLM4Rec(
-        loaded,
-        dataset.n_users,
-        dataset.n_items,
-        init_scale=model_config.init_scale,
-        seed=seed,
-        ref=loaded.ref,
-        item_bias=model_config.item_bias,
-        readout=model_config.readout,
-        center_head=model_config.center_head,
-        collab_layers=model_config.collab_layers,
-    )
+    model = CLLM4Rec(loaded, dataset.n_users, dataset.n_items, model_config, seed=seed, ref=loaded.ref)
     model.init_item_bias(np.asarray(dataset.train.sum(axis=0)).ravel())
     if model_config.item_init == "svd":
         std = model.init_scale * model.word_std
@@ -123,8 +112,6 @@ def build_context(
         with torch.no_grad():
             model.item_collab.weight.copy_(rows.to(model.device))
     model.set_sparse_grads(accelerator.num_processes == 1)  # DDP all-reduces dense gradients only
-    model.autocast = model_config.bf16
-    model.checkpoint_tokens = model_config.checkpoint_tokens or math.inf  # 0: never recompute (§2)
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
     if model.head_center is not None:
         model.set_head_center(_center_batches(model, tok, dataset, model_config.max_length, seed))

@@ -26,8 +26,6 @@ from cllm4rec.training.objectives import CONTENT, REC
 from cllm4rec.training.state import StageState, resume_stage
 
 STAGE = "finetune"
-REFIT_PART = 10
-"""Offset of the refit passes' random streams, apart from the finetuning epochs' (see ``epoch_rng``)."""
 
 
 def rec_pass(
@@ -39,13 +37,12 @@ def rec_pass(
     lambda_c: float,
     optimizer: Any,
     average: TableAverage | None = None,
-    part: int = 0,
 ) -> PassResult:
     """One recommendation pass: mask a fresh random share of each user's items in ``matrix``, predict them."""
     rec = rec_docs(
         ctx.tok,
         matrix,
-        epoch_rng(ctx.seed, STAGE, epoch, part),
+        epoch_rng(ctx.seed, STAGE, epoch, 0),
         cfg.mask_fraction,
         cfg.target,
         ctx.model_config.max_length,
@@ -55,23 +52,13 @@ def rec_pass(
         REC,
         [(prompt, []) for prompt in rec.prompts],
         batch_size=stage_batch_size(cfg.batch_size, cfg.max_steps, len(rec.prompts)),
-        rng=epoch_rng(ctx.seed, STAGE, epoch, part + 1),
+        rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
         lambda_c=lambda_c,
         optimizer=optimizer,
         targets=rec.targets,
         average=average,
-        desc=f"finetune {epoch}/{cfg.epochs} R" if part == 0 else f"refit {epoch}/{cfg.refit_epochs} R",
+        desc=f"finetune {epoch}/{cfg.epochs} R",
     )
-
-
-def refit(ctx: Context, cfg: FinetuneConfig) -> None:
-    """``finetune.refit_epochs`` recommendation passes over train + validation histories, in place on the
-    selected model (as the baselines are refit on train + validation before the test; docs/DESIGN.md §4).
-    No mutual regularization: the content tables never saw the validation items."""
-    optimizers = make_optimizers(ctx.model, cfg.lr, cfg.user_lr_scale)
-    history = ctx.dataset.known("test")  # train + validation
-    for epoch in range(1, cfg.refit_epochs + 1):
-        rec_pass(ctx, history, epoch, cfg, lambda_c=0.0, optimizer=optimizers[REC.side], part=REFIT_PART)
 
 
 def run_finetune(

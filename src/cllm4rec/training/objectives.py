@@ -72,18 +72,12 @@ CONTENT = Objective("content", "content", content_loss)
 REC = Objective("rec", "collab", rec_loss, per_document=True)
 OBJECTIVES = (COLLAB, CONTENT, REC)
 COLLAB_OBJECTIVES = {"next": COLLAB, "rest": COLLAB_REST}
-"""The L-step objective for each ``pretrain.collab_target`` (read-out at each position)."""
+"""The L-step objective for each ``pretrain.collab_target``."""
 
 
-def collab_objective(target: str, readout: str = "position") -> Objective:
-    """The L-step objective for ``pretrain.collab_target`` and ``pretrain.collab_readout`` (§2)."""
-    if readout == "position":
-        return COLLAB_OBJECTIVES[target]
-
-    def loss(model: CLLM4Rec, batch: Batch, targets: torch.Tensor | None) -> LMLoss:
-        return model.item_lm_loss(batch, side="collab", target=target, readout=readout)
-
-    return Objective("collab", "collab", loss)
+def collab_objective(target: str) -> Objective:
+    """The L-step objective for ``pretrain.collab_target`` (§2)."""
+    return COLLAB_OBJECTIVES[target]
 
 
 LOSS_KEYS = tuple(o.loss_key for o in OBJECTIVES) + tuple(o.reg_key for o in OBJECTIVES)

@@ -15,7 +15,6 @@ from cllm4rec.evaluation import DEFAULT_SELECTION_KEYS
 from cllm4rec.runs.checkpoint import copy_checkpoint, save_checkpoint
 from cllm4rec.runs.config import PretrainConfig
 from cllm4rec.runs.folder import RunFolder
-from cllm4rec.training.averaging import TableAverage, averaged
 from cllm4rec.training.budget import Budget
 from cllm4rec.training.corpora import content_docs, interaction_docs
 from cllm4rec.training.engine import Context, epoch_rng, make_optimizers, run_pass, stage_batch_size
@@ -49,9 +48,8 @@ def run_pretrain(
     lambda_c = cfg.lambda_c if content else 0.0
     warmup = cfg.warmup_epochs if content else 0
     total = warmup + cfg.epochs
-    collab = collab_objective(cfg.collab_target, cfg.collab_readout)
+    collab = collab_objective(cfg.collab_target)
     announce(ctx, STAGE, batch)
-    average = TableAverage(optimizers[collab.side], cfg.ema) if cfg.ema else None
 
     for epoch in range(state.epoch + 1, total + 1):
         started = time.perf_counter()
@@ -67,7 +65,6 @@ def run_pretrain(
                 rng=epoch_rng(ctx.seed, STAGE, epoch, 1),
                 lambda_c=state.reg_weight(collab.side, lambda_c),
                 optimizer=optimizers[collab.side],
-                average=average,
                 desc=f"pretrain {epoch}/{total} L",
             )
             record_pass(row, state, collab, res)
@@ -77,8 +74,7 @@ def run_pretrain(
             record_pass(row, state, CONTENT, res)
         improved = False
         if cfg.validate and epoch > warmup:
-            with averaged(average):
-                metrics, score = validation_row(ctx, DEFAULT_SELECTION_KEYS, style="lm")
+            metrics, score = validation_row(ctx, DEFAULT_SELECTION_KEYS, style="lm")
             row.update(metrics)
             if state.best_metric is None or score > state.best_metric:
                 state.best_metric, state.best_epoch, improved = score, epoch, True
@@ -86,7 +82,7 @@ def run_pretrain(
         if not state.complete and budget is not None and not budget.fits(time.perf_counter() - started, STAGE):
             state.complete = True  # the next epoch would not fit the budget (training/budget.py)
             ctx.accelerator.print(budget.stop_message(STAGE, epoch))
-        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved, average=average)
+        close_epoch(run, ctx, optimizers, state, row, started=started, improved=improved)
         if state.complete:
             break
 
@@ -95,10 +91,7 @@ def run_pretrain(
     if ctx.is_main:
         if total == 0:
             save_checkpoint(run.last(STAGE), model, optimizers, state.to_dict(), ctx.record)
-        if state.best_epoch is None and average is not None and average.ready:
-            with average.applied():  # no validation in this stage: the best model is the final average
-                save_checkpoint(run.best(STAGE), model, optimizers, state.to_dict(), ctx.record)
-        elif state.best_epoch is None:  # no validation in this stage: the best model is the last one
+        if state.best_epoch is None:  # no validation in this stage: the best model is the last one
             copy_checkpoint(run.last(STAGE), run.best(STAGE))
     ctx.accelerator.wait_for_everyone()
     return state

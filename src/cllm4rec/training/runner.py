@@ -199,12 +199,6 @@ def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]
     result["few_interactions"] = few_interaction_metrics(evaluation, ctx.dataset.train)
     if ctx.dataset.cold is not None and style == "rec":
         result.update(evaluate_new_items(ctx, recommender))
-    if ctx.record.config.finetune.enabled and ctx.record.config.finetune.refit_epochs > 0:
-        from cllm4rec.training.finetune import refit
-
-        refit(ctx, ctx.record.config.finetune)
-        result["metrics_refit"] = evaluate(recommender, ctx.dataset, "test", progress=ctx.progress).metrics
-        result["refit_epochs"] = ctx.record.config.finetune.refit_epochs
     if ctx.is_main:
         write_json_atomic(run.root / "metrics.json", result)
     ctx.accelerator.wait_for_everyone()

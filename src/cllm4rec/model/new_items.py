@@ -45,13 +45,13 @@ class PlacementOptions:
     """Passes of the content LM objective over the new items' texts (0: the word-embedding start only)."""
     lr: float = 1e-2
     batch_size: int = 32
-    features: str = "text"
+    features: str = "words"
     """What the map reads: ``text`` (mean-pooled backbone states), ``words`` (the texts' TF-IDF reduced to
     ``word_dims`` by a truncated SVD), ``text+words`` (both, each standardised) or ``content`` (the row)."""
     word_dims: int = 256
     ridge: float = 1.0
     """Ridge strength, relative to the mean eigenvalue of the warm features' covariance."""
-    fit: str = "rec"
+    fit: str = "ridge"
     """How the map is fitted: ``ridge`` (least squares to the warm rows) or ``rec`` (the ridge solution, then
     refined on the recommendation loss of the users' interactions, scored through the map)."""
     fit_epochs: int = 30
@@ -172,7 +172,7 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, n
     mx, my = x64.mean(0), y64.mean(0)
     xc = x64 - mx
     gram = xc.T @ xc
-    alpha = ridge * np.trace(gram) / max(1, gram.shape[0])
+    alpha = ridge * max(np.trace(gram) / max(1, gram.shape[0]), 1e-12)  # constant features: w = 0
     w = np.linalg.solve(gram + alpha * np.eye(gram.shape[0]), xc.T @ (y64 - my))
     return w, my - mx @ w
 

@@ -147,3 +147,12 @@ def test_train_on_a_dataset_with_cold_items_reports_their_rankings(tmp_path: Pat
     assert metrics["metrics_cold"]["n_users"] > 0 and 0 <= metrics["metrics_cold"]["recall@20"] <= 1
     assert metrics["metrics_all"]["n_users"] >= metrics["metrics"]["n_users"]
     assert "n_users" in metrics["few_interactions"]
+
+
+def test_an_added_item_can_be_explained(run_copy: Path, tmp_path: Path) -> None:
+    from cllm4rec.serving.explain import ExplainOptions, explain
+
+    add_items(run_copy, _write(tmp_path / "new.jsonl", [{"id": "fresh", "title": "A fresh comedy"}]), device="cpu")
+    loaded = load_run(run_copy, device="cpu")
+    out = explain(loaded, loaded.catalog.user_ids[0], "fresh", ExplainOptions(max_new_tokens=4))
+    assert out.item == "fresh" and isinstance(out.text, str)

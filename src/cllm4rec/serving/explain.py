@@ -83,7 +83,8 @@ def explanation_prompt(loaded: LoadedRun, dataset: Dataset, user: int, item: int
     tok, ds = loaded.recommender.tok, dataset
     if ds.reviews:
         return review_prompt(tok, user, item), "review", None
-    fields = ds.item_text[item]
+    catalog = loaded.catalog
+    fields = ds.item_text[item] if item < ds.n_items else catalog.added[item - catalog.n_trained_items]
     names = [f for f in PREFERRED_FIELDS if f in fields] or sorted(fields, key=lambda f: -len(fields[f]))
     if not names:  # this item has no text: use the field most items have
         counts: dict[str, int] = {}

@@ -156,3 +156,20 @@ def test_an_added_item_can_be_explained(run_copy: Path, tmp_path: Path) -> None:
     loaded = load_run(run_copy, device="cpu")
     out = explain(loaded, loaded.catalog.user_ids[0], "fresh", ExplainOptions(max_new_tokens=4))
     assert out.item == "fresh" and isinstance(out.text, str)
+
+
+def test_the_service_started_after_add_items_answers_for_them(run_copy: Path, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from cllm4rec.serving.http import ServeOptions, create_app
+
+    add_items(run_copy, _write(tmp_path / "new.jsonl", [{"id": "fresh", "title": "A fresh comedy"}]), device="cpu")
+    loaded = load_run(run_copy, device="cpu")  # what `cllm4rec serve --run` loads at (re)start
+    with TestClient(create_app(loaded, ServeOptions(api_key=""))) as client:
+        body = client.post("/v1/recommend", json={"history": ["fresh"], "k": 3}).json()
+        assert len(body["items"]) == 3 and all(r["item"] != "fresh" for r in body["items"])
+        user = loaded.catalog.user_ids[0]
+        n = loaded.catalog.n_items - len(loaded.catalog.known[0].indices)
+        ranked = client.get("/v1/recommend", params={"user": user, "k": n}).json()["items"]
+        assert "fresh" in {r["item"] for r in ranked}

@@ -6,6 +6,7 @@ import pytest
 
 from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.runs.config import (
+    INERT_VALUES,
     REMOVED_KEYS,
     RunConfig,
     available_presets,
@@ -80,12 +81,22 @@ def test_yaml_file_roundtrip(tmp_path) -> None:
 @pytest.mark.parametrize("key", sorted(REMOVED_KEYS))
 def test_a_removed_key_is_a_one_line_error_naming_it(key: str, tmp_path) -> None:
     with pytest.raises(CLLM4RecError, match=rf"^config key {key} was removed \(.+\); delete it from the config$"):
-        load_config(overrides=[f"{key}=0"])
+        load_config(overrides=[f"{key}=7"])
     section, _, name = key.partition(".")
     path = tmp_path / "old.yaml"
-    path.write_text(f"{section}:\n  {name}: 0\n")
+    path.write_text(f"{section}:\n  {name}: 7\n")
     with pytest.raises(CLLM4RecError, match=f"config key {key} was removed"):
         load_config(config_file=path)
+
+
+def test_a_saved_run_config_with_removed_keys_at_their_inert_values_still_loads(tmp_path) -> None:
+    path = tmp_path / "saved.yaml"
+    lines = {"pretrain": [], "finetune": []}
+    for key, value in INERT_VALUES.items():
+        section, _, name = key.partition(".")
+        lines[section].append(f"  {name}: {value!r}".replace("'", ""))
+    path.write_text("".join(f"{sec}:\n" + "\n".join(rows) + "\n" for sec, rows in lines.items()))
+    assert load_config(config_file=path) == load_config()
 
 
 def test_one_content_switch() -> None:

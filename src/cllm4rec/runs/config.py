@@ -37,7 +37,16 @@ REMOVED_KEYS: dict[str, str] = {
     "finetune.content": "use model.content",
 }
 """Keys earlier versions had, each with why it went (docs/BENCHMARKS.md keeps what they measured): a config that
-still sets one is an error naming it, never silently read."""
+sets one to anything but its inert value is an error naming it, never silently read."""
+INERT_VALUES: dict[str, Any] = {
+    "pretrain.collab_readout": "position",
+    "pretrain.ema": 0.0,
+    "pretrain.weight_decay": 0.0,
+    "finetune.refit_epochs": 0,
+    "finetune.weight_decay": 0.0,
+}
+"""Values of removed keys that did what the code now always does: a run folder saved before a key went lists
+it with that value (every field is written), so such a run still loads and serves."""
 
 
 @dataclass(frozen=True)
@@ -241,10 +250,16 @@ def _build(cls: type, values: Any, section: str) -> Any:
         raise CLLM4RecError(f"config section {section!r} must be a mapping")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    for key in values:
-        reason = REMOVED_KEYS.get(f"{section}.{key}")
-        if reason is not None:
-            raise CLLM4RecError(f"config key {section}.{key} was removed ({reason}); delete it from the config")
+    values = dict(values)
+    for key in list(values):
+        name = f"{section}.{key}"
+        reason = REMOVED_KEYS.get(name)
+        if reason is None:
+            continue
+        if name in INERT_VALUES and values[key] == INERT_VALUES[name]:
+            del values[key]  # an old run's record of the behaviour that is now the only one
+            continue
+        raise CLLM4RecError(f"config key {name} was removed ({reason}); delete it from the config")
     unknown = set(values) - names
     if unknown:
         raise CLLM4RecError(

@@ -173,3 +173,17 @@ def test_the_service_started_after_add_items_answers_for_them(run_copy: Path, tm
         n = loaded.catalog.n_items - len(loaded.catalog.known[0].indices)
         ranked = client.get("/v1/recommend", params={"user": user, "k": n}).json()["items"]
         assert "fresh" in {r["item"] for r in ranked}
+
+
+def test_content_rows_can_start_at_their_texts_mean_word_embedding(tiny_backbone) -> None:
+    from cllm4rec.model import CLLM4Rec
+    from cllm4rec.model.new_items import init_content_from_text
+
+    model = CLLM4Rec(tiny_backbone, 2, 3, seed=0)
+    before = model.item_content.weight.detach().clone()
+    init_content_from_text(model, [{"title": "red ball"}, {}, {"title": "blue car", "kind": "toy"}], [{}, {}], 16)
+    ids = model.id_tokenizer().encode_text(" red ball")
+    words = model.backbone.get_input_embeddings().weight
+    torch.testing.assert_close(model.item_content.weight[0], words[torch.as_tensor(ids)].float().mean(0))
+    assert torch.equal(model.item_content.weight[1], before[1])  # no text: the random start stays
+    assert not torch.equal(model.item_content.weight[2], before[2])

@@ -29,6 +29,10 @@ class ModelConfig:
     item_init: str = "random"
     """How the collaborative item table starts: ``random`` (the paper) or ``svd`` (the top singular vectors of
     the normalised training interactions, at the random start's scale: docs/DESIGN.md §4)."""
+    content_init: str = "random"
+    """How the content tables start: ``random``, or ``text``: each item's (and user's) content row at the mean
+    word embedding of its text, the paper's initialisation of content tokens (rows without text stay random;
+    docs/DESIGN.md §3)."""
     max_length: int = 256
     """Context budget in tokens per document; prompts stay whole, main texts are cut."""
     item_bias: bool = False

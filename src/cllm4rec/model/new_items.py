@@ -49,6 +49,8 @@ class PlacementOptions:
     """What the map reads: ``text`` (mean-pooled backbone states), ``words`` (the texts' TF-IDF reduced to
     ``word_dims`` by a truncated SVD), ``text+words`` (both, each standardised) or ``content`` (the row)."""
     word_dims: int = 256
+    min_interactions: int = 1
+    """Warm items with fewer training interactions do not supervise the map (their rows are mostly noise)."""
     ridge: float = 1.0
     """Ridge strength, relative to the mean eigenvalue of the warm features' covariance."""
     fit: str = "ridge"
@@ -144,7 +146,9 @@ def place_new_items(
     assert warm_features is not None
     collab = model.item_collab.weight.detach().float().cpu().numpy()[:n_old]
     bias = model.item_bias.detach().float().cpu().numpy()[:n_old] if model.item_bias is not None else None
-    keep = np.ones(n_old, dtype=bool) if warm_counts is None else np.asarray(warm_counts).reshape(-1) > 0
+    keep = np.ones(n_old, dtype=bool)
+    if warm_counts is not None:
+        keep = np.asarray(warm_counts).reshape(-1) >= max(1, options.min_interactions)
     targets = collab if bias is None else np.concatenate([collab, bias[:, None]], axis=1)
     predicted = ridge_map(warm_features[keep], targets[keep], new_features, options.ridge)
     if options.fit == "rec":
@@ -306,13 +310,39 @@ def _docs(
 
 
 @torch.no_grad()
-def _init_content(model: CLLM4Rec, n_old: int, texts: list[dict[str, str]], max_length: int) -> None:
-    """Each new content row at the mean word embedding of its whole text (the paper's initialisation)."""
+def text_rows(model: CLLM4Rec, texts: list[dict[str, str]], max_length: int) -> tuple[np.ndarray, torch.Tensor]:
+    """(indices of the texts that have words, their rows): each the mean word embedding of the whole text,
+    the paper's initialisation of a content token."""
     words = model.backbone.get_input_embeddings().weight
+    keep, rows = [], []
     for k, fields in enumerate(texts):
         ids = _word_ids(model, item_document(fields), max_length * max(1, len(fields)))
-        row = words[torch.as_tensor(ids, device=words.device)].float().mean(0)
-        model.item_content.weight[n_old + k] = row.to(model.item_content.weight.dtype)
+        if ids:
+            keep.append(k)
+            rows.append(words[torch.as_tensor(ids, device=words.device)].float().mean(0))
+    if not rows:
+        return np.zeros(0, dtype=np.int64), words.new_zeros((0, words.shape[1]))
+    return np.asarray(keep, dtype=np.int64), torch.stack(rows)
+
+
+@torch.no_grad()
+def init_content_from_text(
+    model: CLLM4Rec, item_text: list[dict[str, str]], user_text: list[dict[str, str]], max_length: int
+) -> None:
+    """Start every content row that has text at the mean word embedding of its text (``model.content_init``)."""
+    for table, texts in ((model.item_content, item_text), (model.user_content, user_text)):
+        keep, rows = text_rows(model, texts, max_length)
+        if len(keep):
+            table.weight[torch.as_tensor(keep, device=table.weight.device)] = rows.to(table.weight.dtype)
+
+
+@torch.no_grad()
+def _init_content(model: CLLM4Rec, n_old: int, texts: list[dict[str, str]], max_length: int) -> None:
+    """Each new content row at the mean word embedding of its whole text (the paper's initialisation)."""
+    keep, rows = text_rows(model, texts, max_length)
+    model.item_content.weight[torch.as_tensor(n_old + keep, device=rows.device)] = rows.to(
+        model.item_content.weight.dtype
+    )
 
 
 def _train_content(

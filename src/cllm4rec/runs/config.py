@@ -145,6 +145,7 @@ class RunConfig:
             (m.checkpoint_tokens >= 0, "model.checkpoint_tokens must be >= 0 (0 turns checkpointing off)"),
             (m.readout in READOUTS, f"model.readout must be one of {', '.join(READOUTS)}"),
             (m.item_init in ("random", "svd"), "model.item_init must be 'random' or 'svd'"),
+            (m.content_init in ("random", "text"), "model.content_init must be 'random' or 'text'"),
             (p.collab_target in COLLAB_TARGETS, f"pretrain.collab_target must be one of {', '.join(COLLAB_TARGETS)}"),
             (p.warmup_epochs >= 0 and p.epochs >= 0, "pretrain epochs must be >= 0"),
             (p.lr > 0 and f.lr > 0, "learning rates must be > 0"),

@@ -22,6 +22,7 @@ from cllm4rec.core.errors import CLLM4RecError
 from cllm4rec.data import Dataset
 from cllm4rec.model import SIDES, CLLM4Rec, resolve_device
 from cllm4rec.model.item_init import svd_item_factors
+from cllm4rec.model.new_items import init_content_from_text
 from cllm4rec.runs.checkpoint import RunRecord
 from cllm4rec.runs.config import ModelConfig, RunConfig
 from cllm4rec.tokenization import IDTokenizer, collate
@@ -111,6 +112,8 @@ def build_context(
         rows = svd_item_factors(dataset.train, model.hidden_size, std, seed)
         with torch.no_grad():
             model.item_collab.weight.copy_(rows.to(model.device))
+    if model_config.content_init == "text":
+        init_content_from_text(model, dataset.item_text, dataset.user_text, model_config.max_length)
     model.set_sparse_grads(accelerator.num_processes == 1)  # DDP all-reduces dense gradients only
     tok = loaded.id_tokenizer(dataset.n_users, dataset.n_items)
     if model.head_center is not None:

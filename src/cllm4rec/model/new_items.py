@@ -316,7 +316,8 @@ def text_rows(model: CLLM4Rec, texts: list[dict[str, str]], max_length: int) -> 
     words = model.backbone.get_input_embeddings().weight
     keep, rows = [], []
     for k, fields in enumerate(texts):
-        ids = _word_ids(model, item_document(fields), max_length * max(1, len(fields)))
+        doc = item_document(fields)
+        ids = _word_ids(model, doc, max_length * max(1, len(fields))) if doc.strip() else []
         if ids:
             keep.append(k)
             rows.append(words[torch.as_tensor(ids, device=words.device)].float().mean(0))

@@ -3,8 +3,8 @@
     python benchmarks/cold_start.py --run RUN --data DATASET_WITH_COLD_ITEMS [--variants text:1:1 ...]
         [--split valid] [--json OUT.json]
 
-A variant is ``features:passes:ridge[:fit[:word_dims]]`` of :class:`cllm4rec.model.new_items.PlacementOptions`.
-Each prints the cold and all-items rankings of ``--split`` with the seconds its placement took.
+A variant is ``features:passes:ridge[:fit[:word_dims or neighbours]]`` of ``PlacementOptions``
+(model/new_items.py). Each prints the cold and all-items rankings of ``--split`` with the seconds its placement took.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def main() -> None:
     dataset = loaded.dataset(args.data)
     rows = []
     for variant in args.variants:
-        features, passes, ridge, fit, dims = (variant.split(":") + ["rec", "256"][len(variant.split(":")) - 3 :])[:5]
-        options = PlacementOptions(
-            features=features, passes=int(passes), ridge=float(ridge), fit=fit, word_dims=int(dims)
-        )
+        parts = variant.split(":")
+        features, passes, ridge, fit, dims = (parts + ["ridge", "256"][len(parts) - 3 :])[:5]
+        extra = {"neighbours": int(dims)} if fit == "neighbours" else {"word_dims": int(dims)}
+        options = PlacementOptions(features=features, passes=int(passes), ridge=float(ridge), fit=fit, **extra)
         rec = NewItemsRecommender(loaded.recommender, options).fit(dataset, split=args.split)
         t0 = time.perf_counter()
         result = evaluate_cold(rec, dataset, args.split)

@@ -53,7 +53,7 @@ class NewItemsRecommender:
         counts = np.asarray(self.dataset.train.sum(axis=0)).ravel()
         known = self.dataset.known(split)
         states = None
-        if self.options.fit == "rec":  # the map learns through the users' head states (new_items.rec_map)
+        if self.options.fit == "auto":  # the map is chosen through the users' head states (new_items._choose_map)
             states = self.base.head_states(np.arange(self.dataset.n_users), known)
         self.timings[split] = place_new_items(
             self.base.model,

@@ -5,18 +5,18 @@ The backbone stays frozen and every warm row stays as it is (docs/DESIGN.md §11
 1. Its content row starts at the mean of its text's word embeddings (the paper's initialisation of content
    tokens) and is then trained for ``passes`` passes of the content LM objective on its own text documents
    (``The title of item_j is: ...``), only the new rows moving.
-2. Its collaborative row and item bias come from a ridge map fitted on the warm items, from a text feature
-   to (collab row, bias): the conditional mean of what interactions taught the warm items, given their text.
-   The bias is part of that map because a new item has no popularity of its own, and the prediction from
-   its text is the least-squares estimate of it; the warm items' mean bias is its value when the text says
-   nothing. The feature (``features``) is the frozen backbone's mean-pooled final hidden states over the
-   item's text (``text``: the same for warm and new items), or the content row itself (``content``).
+2. Its collaborative row and item bias come from a map learned on the warm items, from the item's text to
+   (collab row, bias): what interactions taught the warm items that read like it. A new item has no
+   popularity of its own; the map's bias is the estimate of it from its text. Two maps: a ridge regression
+   from the text's TF-IDF (reduced by an SVD), and the similarity-weighted mean over its nearest warm items
+   by TF-IDF cosine; ``fit="auto"`` takes whichever ranks held-out warm items better when they are placed
+   the same way, from their text alone (``_choose_map``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,8 +33,10 @@ from cllm4rec.tokenization.prompts import item_field_prompt
 if TYPE_CHECKING:
     from cllm4rec.model.cllm4rec import CLLM4Rec
 
-FEATURES = ("text", "words", "text+words", "content")
-FITS = ("ridge", "rec")
+FEATURES = ("words", "text")
+FITS = ("auto", "ridge", "neighbours")
+HELD_SHARE = 0.1
+"""Share of the supervising warm items ``fit="auto"`` holds out to choose the map on."""
 
 
 @dataclass(frozen=True)
@@ -45,28 +47,28 @@ class PlacementOptions:
     """Passes of the content LM objective over the new items' texts (0: the word-embedding start only)."""
     lr: float = 1e-2
     batch_size: int = 32
+    fit: str = "auto"
+    """The map from text to (collab row, bias): ``ridge`` (a ridge regression from ``features``),
+    ``neighbours`` (the similarity-weighted mean over the most similar warm items by TF-IDF cosine), or
+    ``auto``: whichever ranks held-out warm items better, placed from their text alone (needs the users'
+    head states; ridge without them)."""
     features: str = "words"
-    """What the map reads: ``text`` (mean-pooled backbone states), ``words`` (the texts' TF-IDF reduced to
-    ``word_dims`` by a truncated SVD), ``text+words`` (both, each standardised) or ``content`` (the row)."""
+    """What the ridge map reads: ``words`` (the texts' TF-IDF reduced to ``word_dims`` by a seeded truncated
+    SVD) or ``text`` (the backbone's mean-pooled final hidden states)."""
     word_dims: int = 256
-    min_interactions: int = 1
-    """Warm items with fewer training interactions do not supervise the map (their rows are mostly noise)."""
     ridge: float = 1.0
     """Ridge strength, relative to the mean eigenvalue of the warm features' covariance."""
-    fit: str = "ridge"
-    """How the map is fitted: ``ridge`` (least squares to the warm rows) or ``rec`` (the ridge solution, then
-    refined on the recommendation loss of the users' interactions, scored through the map)."""
-    fit_epochs: int = 30
-    """Most epochs of the ``rec`` refinement; it keeps the epoch whose held-out warm items rank best."""
+    neighbours: int = 20
+    """How many textual neighbours a new item's rows average (``fit="neighbours"``)."""
     max_length: int = 64
     """Text tokens read per field (documents and features)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.passes < 0 or self.batch_size < 1 or self.max_length < 1:
-            raise CLLM4RecError("new items: passes must be >= 0, batch_size and max_length >= 1")
-        if self.fit not in FITS or self.fit_epochs < 0:
-            raise CLLM4RecError(f"new items: fit must be one of {', '.join(FITS)} and fit_epochs >= 0")
+        if self.passes < 0 or self.batch_size < 1 or self.max_length < 1 or self.neighbours < 1:
+            raise CLLM4RecError("new items: passes must be >= 0, batch_size, max_length and neighbours >= 1")
+        if self.fit not in FITS:
+            raise CLLM4RecError(f"new items: fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         if self.features not in FEATURES:
             raise CLLM4RecError(f"new items: features must be one of {', '.join(FEATURES)}, got {self.features!r}")
         if not (self.lr > 0 and self.ridge > 0):
@@ -104,13 +106,13 @@ def place_new_items(
     user_states: np.ndarray | None = None,
     interactions: sp.csr_matrix | None = None,
     progress: bool = False,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Add one item per entry of ``texts`` (its text fields) to ``model`` in place, after the warm items.
 
     ``warm_texts``: the warm items' text fields, in index order (what the map learns from);
-    ``warm_counts``: training interactions per warm item, where items without any do not supervise the map.
-    ``user_states`` (U, d) and ``interactions`` (U, warm items), for ``fit="rec"``: the item head's input for
-    each user's history and what they interacted with. Returns timings of the steps, in seconds."""
+    ``warm_counts``: training interactions per warm item (items without any do not supervise the map);
+    ``user_states`` (U, d) and ``interactions`` (U, warm items): the item head's input for each user's
+    history and what they interacted with, for ``fit="auto"``. Returns the chosen map and the seconds spent."""
     import time
 
     options = options or PlacementOptions()
@@ -119,53 +121,96 @@ def place_new_items(
     n_old, n_new = model.n_items, len(texts)
     if len(warm_texts) != n_old:
         raise CLLM4RecError(f"warm_texts has {len(warm_texts)} entries, the model {n_old} items")
-    timings: dict[str, float] = {}
     start = time.perf_counter()
-    warm_features = None
-    parts: list[np.ndarray] = []
-    if options.features in ("text", "text+words"):
-        warm_states = _warm_states(model, warm_texts, options.max_length, progress)
-        new_states = mean_pooled_states(
-            _loaded(model), [item_document(f) for f in texts], max_length=options.max_length, progress=progress
-        )
-        parts.append(np.concatenate([warm_states, new_states]))
-    if options.features in ("words", "text+words"):
-        parts.append(word_features([item_document(f) for f in [*warm_texts, *texts]], options.word_dims, options.seed))
-    if parts:
-        both = np.concatenate([(p - p.mean(0)) / (p.std(0) + 1e-6) for p in parts], axis=1)
-        warm_features, new_features = both[:n_old], both[n_old:]
-        timings["features_seconds"] = time.perf_counter() - start
+    docs = [item_document(f) for f in [*warm_texts, *texts]]
+    collab = model.item_collab.weight.detach().float().cpu().numpy()
+    targets = collab if model.item_bias is None else np.concatenate([collab, _bias(model)[:, None]], axis=1)
+    keep = np.ones(n_old, dtype=bool) if warm_counts is None else np.asarray(warm_counts).reshape(-1) > 0
+    supervising = np.flatnonzero(keep)
+    features = _features(model, docs, n_old, options, progress)
+    fit = options.fit
+    report: dict[str, Any] = {}
+    if fit == "auto":
+        fit = "ridge"
+        if user_states is not None and interactions is not None:
+            fit, report = _choose_map(features, docs, targets, supervising, user_states, interactions, options)
+    predicted = _place(fit, features, docs, targets, supervising, np.arange(n_old, n_old + n_new), options)
+    report.update(fit=fit, map_seconds=time.perf_counter() - start)
     grow_item_tables(model, n_new)
     _init_content(model, n_old, texts, options.max_length)
     t0 = time.perf_counter()
     _train_content(model, n_old, texts, options, progress)
-    timings["content_seconds"] = time.perf_counter() - t0
-    if options.features == "content":
-        rows = model.item_content.weight.detach().float().cpu().numpy()
-        warm_features, new_features = rows[:n_old], rows[n_old:]
-    assert warm_features is not None
-    collab = model.item_collab.weight.detach().float().cpu().numpy()[:n_old]
-    bias = model.item_bias.detach().float().cpu().numpy()[:n_old] if model.item_bias is not None else None
-    keep = np.ones(n_old, dtype=bool)
-    if warm_counts is not None:
-        keep = np.asarray(warm_counts).reshape(-1) >= max(1, options.min_interactions)
-    targets = collab if bias is None else np.concatenate([collab, bias[:, None]], axis=1)
-    predicted = ridge_map(warm_features[keep], targets[keep], new_features, options.ridge)
-    if options.fit == "rec":
-        if user_states is None or interactions is None:
-            raise CLLM4RecError("fit='rec' needs the users' head states and interactions")
-        t0 = time.perf_counter()
-        predicted = rec_map(
-            warm_features, targets, new_features, user_states, interactions, keep, options, bias is not None
-        )
-        timings["fit_seconds"] = time.perf_counter() - t0
+    report["content_seconds"] = time.perf_counter() - t0
     with torch.no_grad():
         device = model.item_collab.weight.device
         model.item_collab.weight[n_old:] = torch.as_tensor(predicted[:, : model.hidden_size], device=device)
         if model.item_bias is not None:
             model.item_bias[n_old:] = torch.as_tensor(predicted[:, -1], device=device)
-    timings["total_seconds"] = time.perf_counter() - start
-    return timings
+    report["total_seconds"] = time.perf_counter() - start
+    return report
+
+
+def _bias(model: CLLM4Rec) -> np.ndarray:
+    assert model.item_bias is not None
+    return model.item_bias.detach().float().cpu().numpy()
+
+
+def _features(model: CLLM4Rec, docs: list[str], n_old: int, options: PlacementOptions, progress: bool) -> np.ndarray:
+    """The ridge map's input for every document (warm, then new), standardised per dimension."""
+    if options.features == "words":
+        x = word_features(docs, options.word_dims, options.seed)
+    else:
+        warm = _warm_states(model, docs[:n_old], options.max_length, progress)
+        new = mean_pooled_states(_loaded(model), docs[n_old:], max_length=options.max_length, progress=progress)
+        x = np.concatenate([warm, new])
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+
+def _place(
+    fit: str,
+    features: np.ndarray,
+    docs: list[str],
+    targets: np.ndarray,
+    supervising: np.ndarray,
+    query: np.ndarray,
+    options: PlacementOptions,
+) -> np.ndarray:
+    """(collab row, bias) of the documents ``query`` from the warm items ``supervising``, by ``fit``."""
+    if fit == "neighbours":
+        return neighbour_rows(docs, supervising, query, targets, options.neighbours)
+    return ridge_map(features[supervising], targets[supervising], features[query], options.ridge)
+
+
+def _choose_map(
+    features: np.ndarray,
+    docs: list[str],
+    targets: np.ndarray,
+    supervising: np.ndarray,
+    states: np.ndarray,
+    interactions: sp.csr_matrix,
+    options: PlacementOptions,
+) -> tuple[str, dict[str, Any]]:
+    """The map that ranks a seeded tenth of the warm items best when they are placed from their text alone,
+    fitted on the others: Recall@20 among those items, over the users who interacted with them (the cold
+    protocol, on items whose answers are known)."""
+    rng = np.random.default_rng(options.seed)
+    held = np.sort(rng.choice(supervising, size=max(1, int(HELD_SHARE * len(supervising))), replace=False))
+    rest = np.setdiff1d(supervising, held)
+    truth = sp.csr_matrix(interactions)[:, held].tocsr()
+    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    if not len(users):
+        return "ridge", {}
+    d = states.shape[1]
+    recall: dict[str, float] = {}
+    for fit in ("ridge", "neighbours"):
+        rows = _place(fit, features, docs, targets, rest, held, options)  # (H, d [+ 1])
+        scores = states[users] @ rows[:, :d].T + (rows[:, d] if rows.shape[1] > d else 0.0)  # (U_h, H)
+        k = min(20, len(held))
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        hits = np.asarray(np.take_along_axis(truth[users].toarray(), top, axis=1).sum(1)).ravel()
+        recall[fit] = float(np.mean(hits / np.minimum(k, np.diff(truth[users].indptr))))
+    best = max(recall, key=lambda f: recall[f])
+    return best, {f"held_recall@20_{f}": round(v, 4) for f, v in recall.items()}
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +232,25 @@ def ridge_map(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, ridge: float) -> 
     return (x_new.astype(np.float64) @ w + b).astype(np.float32)
 
 
+def neighbour_rows(
+    docs: list[str], supervising: np.ndarray, query: np.ndarray, targets: np.ndarray, k: int
+) -> np.ndarray:
+    """Each query document's (collab row, bias) as the TF-IDF-cosine-weighted mean over its ``k`` most
+    similar supervising warm items: a new item sits where the items that read like it sit. One that shares no
+    term with any of them gets their mean."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tfidf = TfidfVectorizer(sublinear_tf=True).fit_transform(docs).tocsr()
+    sims = np.asarray((tfidf[query] @ tfidf[supervising].T).todense(), dtype=np.float64)  # (Q, S)
+    k = max(1, min(k, len(supervising)))
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    w = np.take_along_axis(sims, top, axis=1)  # (Q, k)
+    rows = targets[supervising]
+    out = np.einsum("qk,qkd->qd", w, rows[top]) / np.maximum(w.sum(1, keepdims=True), 1e-12)
+    out[w.sum(1) <= 0] = rows.mean(0)
+    return out.astype(np.float32)
+
+
 def word_features(docs: list[str], dims: int, seed: int) -> np.ndarray:
     """(N, <= dims): the documents' TF-IDF (sublinear term frequency) reduced by a seeded truncated SVD."""
     from sklearn.decomposition import TruncatedSVD
@@ -200,89 +264,14 @@ def word_features(docs: list[str], dims: int, seed: int) -> np.ndarray:
 _WARM_STATES: dict[tuple[int, int, int], np.ndarray] = {}
 
 
-def _warm_states(model: CLLM4Rec, warm_texts: list[dict[str, str]], max_length: int, progress: bool) -> np.ndarray:
-    """The warm items' text features, kept for the next placement on the same model (one entry): the
+def _warm_states(model: CLLM4Rec, docs: list[str], max_length: int, progress: bool) -> np.ndarray:
+    """The warm items' backbone states, kept for the next placement on the same model (one entry): the
     cold-validation and cold-test placements read the same warm texts."""
-    docs = [item_document(f) for f in warm_texts]
     key = (id(model.backbone), max_length, hash(tuple(docs)))
     if key not in _WARM_STATES:
         _WARM_STATES.clear()
         _WARM_STATES[key] = mean_pooled_states(_loaded(model), docs, max_length=max_length, progress=progress)
     return _WARM_STATES[key]
-
-
-def rec_map(
-    x: np.ndarray,
-    y: np.ndarray,
-    x_new: np.ndarray,
-    states: np.ndarray,
-    interactions: sp.csr_matrix,
-    keep: np.ndarray,
-    options: PlacementOptions,
-    has_bias: bool,
-) -> np.ndarray:
-    """A linear map from text features to (collab row, bias), fitted on the recommendation loss.
-
-    The scores of warm item j for user u are ``states_u . (A x_j + a) + (v . x_j + c)``: the trained item
-    head with each warm item's row replaced by the map's. Starting from the ridge solution, Adam lowers the
-    multinomial loss of the users' interactions over 90% of the supervising warm items (seeded); after each
-    epoch the other 10% are ranked among themselves from their text alone (Recall@20, as new items would be),
-    and the best epoch's map is kept (the ridge start counts as epoch 0)."""
-    mu, sd = x.mean(0), x.std(0) + 1e-6  # standardised features: one learning rate suits every feature
-    x, x_new = (x - mu) / sd, (x_new - mu) / sd
-    rng = np.random.default_rng(options.seed)
-    torch_gen = torch.Generator().manual_seed(options.seed)
-    d = states.shape[1]
-    supervised = np.flatnonzero(keep)
-    held = rng.choice(supervised, size=max(1, len(supervised) // 10), replace=False)
-    fit_items = np.setdiff1d(supervised, held)
-    xt = torch.as_tensor(x, dtype=torch.float32)  # (J, D)
-    xn = torch.as_tensor(x_new, dtype=torch.float32)
-    w, b = ridge_fit(x[fit_items], y[fit_items], options.ridge)
-    weight = torch.nn.Parameter(torch.as_tensor(w, dtype=torch.float32))  # (D, d [+ 1 for the bias])
-    offset = torch.nn.Parameter(torch.as_tensor(b, dtype=torch.float32))
-    h = torch.as_tensor(states, dtype=torch.float32)  # (U, d)
-    inter = sp.csr_matrix(interactions)
-    users = np.flatnonzero(np.diff(inter[:, fit_items].tocsr().indptr) > 0)
-    held_inter = inter[:, held].tocsr()
-    held_users = np.flatnonzero(np.diff(held_inter.indptr) > 0)
-    fit_t = torch.as_tensor(fit_items)
-
-    def rows(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        out = feats @ weight + offset
-        return (out[:, :d], out[:, d]) if has_bias else (out, None)
-
-    def held_recall() -> float:
-        with torch.no_grad():
-            e, b = rows(xt[torch.as_tensor(held)])
-            scores = h[torch.as_tensor(held_users)] @ e.T + (0 if b is None else b)
-            top = torch.topk(scores, min(20, len(held)), dim=1).indices.numpy()
-        truth = held_inter[held_users]
-        hits = np.asarray([truth[r, top[r]].sum() for r in range(len(held_users))]).ravel()
-        return float(np.mean(hits / np.minimum(20, np.diff(truth.indptr))))
-
-    best = (held_recall(), weight.detach().clone(), offset.detach().clone())
-    optimizer = torch.optim.Adam([weight, offset], lr=1e-3)
-    batch = 512
-    for _ in range(options.fit_epochs):
-        order = torch.randperm(len(users), generator=torch_gen).numpy()
-        for start in range(0, len(order), batch):
-            ub = users[order[start : start + batch]]
-            target = torch.as_tensor(inter[ub][:, fit_items].toarray())  # (B, J_fit)
-            e, b = rows(xt[fit_t])
-            logits = h[torch.as_tensor(ub)] @ e.T + (0 if b is None else b)
-            loss = -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        recall = held_recall()
-        if recall > best[0]:
-            best = (recall, weight.detach().clone(), offset.detach().clone())
-    with torch.no_grad():
-        weight.copy_(best[1])
-        offset.copy_(best[2])
-        out = xn @ weight + offset
-    return out.numpy()
 
 
 def _loaded(model: CLLM4Rec):  # noqa: ANN202 - a LoadedBackbone; imported lazily (layering)
@@ -397,6 +386,6 @@ def estimate_placement_seconds(
     t0 = time.perf_counter()
     mean_pooled_states(_loaded(model), sample, max_length=options.max_length)
     per_text = (time.perf_counter() - t0) / len(sample)
-    n_features = len(warm_texts) + n_new if "text" in options.features else 0
+    n_features = len(warm_texts) + n_new if options.features == "text" else 0
     fields = np.mean([max(1, len(f)) for f in warm_texts]) if warm_texts else 1.0
     return per_text * (n_features + 3 * options.passes * n_new * fields)

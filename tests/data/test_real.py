@@ -64,7 +64,13 @@ def test_ml100k_save_load_round_trip(ml100k: Dataset, tmp_path: Path) -> None:
     assert loaded.content_hash() == ml100k.content_hash() == loaded.meta["content_hash"]
     assert loaded.meta["source"]["format"] == "movielens"
     assert set(loaded.meta["source"]["files"]) >= {"u.data", "u.item", "u.user"}
-    assert loaded.meta["options"] == {"min_rating": 4.0, "kcore": 0, "split": "random", "seed": 98765}
+    assert loaded.meta["options"] == {
+        "min_rating": 4.0,
+        "kcore": 0,
+        "split": "random",
+        "seed": 98765,
+        "cold_items": 0.0,
+    }
     stats = dataset_stats(loaded)
     assert stats["interactions"]["total"] == 55_376 and stats["users_with_heldout"] == {
         "valid": 942,

@@ -187,3 +187,12 @@ def test_content_rows_can_start_at_their_texts_mean_word_embedding(tiny_backbone
     torch.testing.assert_close(model.item_content.weight[0], words[torch.as_tensor(ids)].float().mean(0))
     assert torch.equal(model.item_content.weight[1], before[1])  # no text: the random start stays
     assert not torch.equal(model.item_content.weight[2], before[2])
+
+
+def test_add_items_refuses_a_run_folder_another_writer_holds(run_copy: Path, tmp_path: Path) -> None:
+    from cllm4rec.core.files import folder_lock
+
+    items = _write(tmp_path / "new.jsonl", [{"id": "x1", "title": "Locked out"}])
+    with folder_lock(run_copy, "run folder"), pytest.raises(CLLM4RecError, match="in use by another cllm4rec"):
+        add_items(run_copy, items, device="cpu")
+    assert not (run_copy / "items").exists()

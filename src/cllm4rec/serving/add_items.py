@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from cllm4rec.core.errors import CLLM4RecError
+from cllm4rec.core.files import folder_lock
 from cllm4rec.model.new_items import PlacementOptions, place_new_items
 from cllm4rec.runs.checkpoint import RunRecord, save_checkpoint
 from cllm4rec.runs.folder import RunFolder
@@ -79,6 +80,18 @@ def add_items(
 
     The map from text to collaborative rows learns from the items the run was trained on, so their texts
     are read from the run's dataset (``data`` when it moved)."""
+    with folder_lock(run_dir, "run folder"):  # no train or add-items may write the run meanwhile
+        return _add_locked(run_dir, items_file, data, options, device, progress)
+
+
+def _add_locked(
+    run_dir: str | Path,
+    items_file: str | Path,
+    data: str | Path | None,
+    options: PlacementOptions | None,
+    device: str,
+    progress: bool,
+) -> dict[str, Any]:
     loaded = load_run(run_dir, device=device, progress=progress)
     catalog = loaded.catalog
     ids, texts = read_items_file(items_file, set(catalog.item_ids))

@@ -50,6 +50,10 @@ _LAZY: dict[str, str] = {
     "MultiVAE": "cllm4rec.baselines.multivae",
     "get_baseline": "cllm4rec.baselines.runner",
     "run_baseline": "cllm4rec.baselines.runner",
+    "TfidfKNN": "cllm4rec.baselines.content_knn",
+    "LLMEmbeddingKNN": "cllm4rec.baselines.content_knn",
+    "add_items": "cllm4rec.serving.add_items",
+    "evaluate_cold": "cllm4rec.evaluation.cold",
 }
 """Public name -> the module it is imported from on first use."""
 
@@ -76,6 +80,10 @@ __all__ = [
     "MultiVAE",
     "get_baseline",
     "run_baseline",
+    "TfidfKNN",
+    "LLMEmbeddingKNN",
+    "add_items",
+    "evaluate_cold",
 ]
 
 

@@ -20,8 +20,8 @@ from cllm4rec.data import Dataset
 from cllm4rec.model import cllm4rec as model_module
 from cllm4rec.runs.config import load_config
 from cllm4rec.training.averaging import EMA_KEY
+from cllm4rec.training.epoch import StageState
 from cllm4rec.training.runner import RunOptions, run_finetune_stage, run_pretrain_stage, run_train
-from cllm4rec.training.state import StageState
 
 TINY = [
     "model.backbone=tiny-llama",

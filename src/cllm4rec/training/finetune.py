@@ -21,9 +21,17 @@ from cllm4rec.training.averaging import TableAverage, averaged
 from cllm4rec.training.budget import Budget
 from cllm4rec.training.corpora import content_docs, rec_docs
 from cllm4rec.training.engine import Context, PassResult, epoch_rng, make_optimizers, run_pass, stage_batch_size
-from cllm4rec.training.epoch import announce, batch_sizes, close_epoch, content_pass, record_pass, validation_row
+from cllm4rec.training.epoch import (
+    StageState,
+    announce,
+    batch_sizes,
+    close_epoch,
+    content_pass,
+    record_pass,
+    resume_stage,
+    validation_row,
+)
 from cllm4rec.training.objectives import CONTENT, REC
-from cllm4rec.training.state import StageState, resume_stage
 
 STAGE = "finetune"
 

@@ -21,7 +21,7 @@ from cllm4rec.runs.folder import RunFolder
 
 if TYPE_CHECKING:
     from cllm4rec.training.engine import Context
-    from cllm4rec.training.state import StageState
+    from cllm4rec.training.epoch import StageState
 
 
 @dataclass(frozen=True)

@@ -196,3 +196,24 @@ def test_add_items_refuses_a_run_folder_another_writer_holds(run_copy: Path, tmp
     with folder_lock(run_copy, "run folder"), pytest.raises(CLLM4RecError, match="in use by another cllm4rec"):
         add_items(run_copy, items, device="cpu")
     assert not (run_copy / "items").exists()
+
+
+def test_evaluate_reports_the_cold_rankings_of_a_dataset_with_cold_items(tmp_path: Path, tiny_cli_args, capsys) -> None:
+    from cllm4rec.data import PrepareOptions, RawDataset, build_dataset
+
+    rng = np.random.default_rng(2)
+    users, items = [], []
+    for u in range(30):
+        for j in rng.choice(25, size=7, replace=False):
+            users += [f"u{u}"]
+            items += [f"i{j}"]
+    text = {f"i{j}": {"title": f"{'green' if j % 3 else 'gold'} kite {j}"} for j in range(25)}
+    build_dataset(RawDataset(users=users, items=items, item_text=text), PrepareOptions(cold_items=0.2)).save(
+        tmp_path / "d"
+    )
+    assert main(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), *tiny_cli_args]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(tmp_path / "r"), "--device", "cpu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    trained = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert out["metrics_cold"] == trained["metrics_cold"] and out["metrics_all"] == trained["metrics_all"]

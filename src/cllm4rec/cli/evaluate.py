@@ -70,13 +70,24 @@ def _evaluate(args: argparse.Namespace) -> int:
         rows = [{**row, "user": dataset.user_ids[row["user"]]} for row in evaluation.per_user()]
         columns = ["user", "n_heldout", *[k for k in rows[0] if k not in ("user", "n_heldout")]] if rows else []
         write_rows(args.per_user, rows, columns)
+    rankings = {"metrics": metrics}
+    if dataset.cold is not None and loaded.style == "rec":  # new items placed from their text (§11)
+        from cllm4rec.evaluation.cold import evaluate_cold
+        from cllm4rec.model.cold_recommender import NewItemsRecommender
+
+        cold = NewItemsRecommender(loaded.recommender).fit(dataset, split=split)
+        both = evaluate_cold(cold, dataset, split, progress=not args.json)
+        cold.restore()
+        rankings.update(metrics_cold=both["cold"].metrics, metrics_all=both["all"].metrics)
     if args.json:
-        out = {"run": str(args.run), "split": split, "checkpoint": str(loaded.checkpoint), "metrics": metrics}
+        out = {"run": str(args.run), "split": split, "checkpoint": str(loaded.checkpoint), **rankings}
         print(json.dumps(out, indent=2))
     else:
         print(f"run {args.run}, {split} split, {metrics['n_users']} users, checkpoint {loaded.checkpoint}")
-        for key in REPORT_KEYS:
-            print(f"  {key:<11} {metrics[key]:.4f}")
+        names = {"metrics": "", "metrics_cold": "cold ", "metrics_all": "all  "}
+        for name, values in rankings.items():
+            for key in REPORT_KEYS:
+                print(f"  {names[name]}{key:<11} {values[key]:.4f}")
         if args.per_user:
             print(f"per-user rows written to {args.per_user}")
     return 0

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import nn
 
 from cllm4rec.core.errors import CLLM4RecError
-from cllm4rec.model.new_items import PlacementOptions, place_new_items
+from cllm4rec.model.new_items import PlacementOptions, place_new_items, shrink_item_tables
 from cllm4rec.model.recommender import CLLM4RecRecommender
 
 if TYPE_CHECKING:
@@ -73,16 +72,7 @@ class NewItemsRecommender:
         model = self.base.model
         if model.n_items == self.n_warm:
             return
-        extra = model.n_items - self.n_warm
-        for name in ("item_collab", "item_content"):
-            old = getattr(model, name)
-            table = nn.Embedding.from_pretrained(old.weight.detach()[: self.n_warm].clone(), freeze=False)
-            table.sparse = old.sparse
-            setattr(model, name, table)
-        if model.item_bias is not None:
-            model.item_bias = nn.Parameter(model.item_bias.detach()[: self.n_warm].clone())
-        model.n_items -= extra
-        model.vocab_size -= extra
+        shrink_item_tables(model, self.n_warm)
         self.base.tok = model.id_tokenizer()
         self.placed, self._cache = None, None
 

@@ -32,6 +32,7 @@ from cllm4rec.tokenization.prompts import item_field_prompt
 
 if TYPE_CHECKING:
     from cllm4rec.model.cllm4rec import CLLM4Rec
+    from cllm4rec.tokenization import IDTokenizer
 
 FEATURES = ("words", "text")
 FITS = ("auto", "ridge", "neighbours")
@@ -79,20 +80,37 @@ def grow_item_tables(model: CLLM4Rec, n_new: int) -> None:
     """Append ``n_new`` item rows to both item tables and the bias (zeros); warm rows are copied unchanged."""
     if n_new < 1:
         raise CLLM4RecError("no new items to add")
+    _resize_items(model, model.n_items + n_new)
+
+
+def shrink_item_tables(model: CLLM4Rec, n_items: int) -> None:
+    """Drop the item rows after the first ``n_items`` (items added by :func:`grow_item_tables`)."""
+    if not 0 < n_items <= model.n_items:
+        raise CLLM4RecError(f"cannot keep {n_items} of the model's {model.n_items} items")
+    _resize_items(model, n_items)
+
+
+def _resize_items(model: CLLM4Rec, n_items: int) -> None:
+    """Both item tables and the bias cut or zero-padded to ``n_items`` rows, as new parameters (kept rows
+    copied exactly), and the model's counts to match."""
+
+    def resized(weight: torch.Tensor) -> torch.Tensor:
+        weight = weight.detach()[:n_items].clone()
+        extra = n_items - weight.shape[0]
+        return torch.cat([weight, weight.new_zeros(extra, *weight.shape[1:])]) if extra else weight
+
     for name in ("item_collab", "item_content"):
         old = getattr(model, name)
-        weight = torch.cat([old.weight.detach(), old.weight.new_zeros(n_new, model.hidden_size)])
-        table = nn.Embedding.from_pretrained(weight, freeze=False)
+        table = nn.Embedding.from_pretrained(resized(old.weight), freeze=False)
         table.sparse = old.sparse
         setattr(model, name, table)
     if model.item_bias is not None:
-        model.item_bias = nn.Parameter(torch.cat([model.item_bias.detach(), model.item_bias.new_zeros(n_new)]))
-    model.n_items += n_new
-    model.vocab_size += n_new
+        model.item_bias = nn.Parameter(resized(model.item_bias))
+    model.vocab_size += n_items - model.n_items
+    model.n_items = n_items
 
 
-def _word_ids(model: CLLM4Rec, text: str, max_length: int) -> list[int]:
-    tok = model.id_tokenizer()
+def _word_ids(tok: IDTokenizer, text: str, max_length: int) -> list[int]:
     return tok.encode_text(" " + text.strip())[:max_length]
 
 
@@ -127,14 +145,15 @@ def place_new_items(
     targets = collab if model.item_bias is None else np.concatenate([collab, _bias(model)[:, None]], axis=1)
     keep = np.ones(n_old, dtype=bool) if warm_counts is None else np.asarray(warm_counts).reshape(-1) > 0
     supervising = np.flatnonzero(keep)
-    features = _features(model, docs, n_old, options, progress)
+    tfidf = _tfidf(docs)
+    features = None if options.fit == "neighbours" else _features(model, tfidf, docs, n_old, options, progress)
     fit = options.fit
     report: dict[str, Any] = {}
     if fit == "auto":
         fit = "ridge"
         if user_states is not None and interactions is not None:
-            fit, report = _choose_map(features, docs, targets, supervising, user_states, interactions, options)
-    predicted = _place(fit, features, docs, targets, supervising, np.arange(n_old, n_old + n_new), options)
+            fit, report = _choose_map(features, tfidf, targets, supervising, user_states, interactions, options)
+    predicted = _place(fit, features, tfidf, targets, supervising, np.arange(n_old, n_old + n_new), options)
     report.update(fit=fit, map_seconds=time.perf_counter() - start)
     grow_item_tables(model, n_new)
     _init_content(model, n_old, texts, options.max_length)
@@ -155,10 +174,20 @@ def _bias(model: CLLM4Rec) -> np.ndarray:
     return model.item_bias.detach().float().cpu().numpy()
 
 
-def _features(model: CLLM4Rec, docs: list[str], n_old: int, options: PlacementOptions, progress: bool) -> np.ndarray:
+def _tfidf(docs: list[str]) -> sp.csr_matrix:
+    """The documents' TF-IDF (sublinear term frequency, rows L2-normalised), fitted on them all: what both
+    maps read (new texts are known when they are placed)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(sublinear_tf=True).fit_transform(docs).tocsr()
+
+
+def _features(
+    model: CLLM4Rec, tfidf: sp.csr_matrix, docs: list[str], n_old: int, options: PlacementOptions, progress: bool
+) -> np.ndarray:
     """The ridge map's input for every document (warm, then new), standardised per dimension."""
     if options.features == "words":
-        x = word_features(docs, options.word_dims, options.seed)
+        x = word_features(tfidf, options.word_dims, options.seed)
     else:
         warm = _warm_states(model, docs[:n_old], options.max_length, progress)
         new = mean_pooled_states(_loaded(model), docs[n_old:], max_length=options.max_length, progress=progress)
@@ -168,8 +197,8 @@ def _features(model: CLLM4Rec, docs: list[str], n_old: int, options: PlacementOp
 
 def _place(
     fit: str,
-    features: np.ndarray,
-    docs: list[str],
+    features: np.ndarray | None,
+    tfidf: sp.csr_matrix,
     targets: np.ndarray,
     supervising: np.ndarray,
     query: np.ndarray,
@@ -177,13 +206,14 @@ def _place(
 ) -> np.ndarray:
     """(collab row, bias) of the documents ``query`` from the warm items ``supervising``, by ``fit``."""
     if fit == "neighbours":
-        return neighbour_rows(docs, supervising, query, targets, options.neighbours)
+        return neighbour_rows(tfidf, supervising, query, targets, options.neighbours)
+    assert features is not None
     return ridge_map(features[supervising], targets[supervising], features[query], options.ridge)
 
 
 def _choose_map(
-    features: np.ndarray,
-    docs: list[str],
+    features: np.ndarray | None,
+    tfidf: sp.csr_matrix,
     targets: np.ndarray,
     supervising: np.ndarray,
     states: np.ndarray,
@@ -207,7 +237,7 @@ def _choose_map(
         if not len(users) or not len(rest):
             continue
         for fit in score:
-            rows = _place(fit, features, docs, targets, rest, fold, options)  # (F, d [+ 1])
+            rows = _place(fit, features, tfidf, targets, rest, fold, options)  # (F, d [+ 1])
             scores = states[users] @ rows[:, :d].T + (rows[:, d] if rows.shape[1] > d else 0.0)  # (U_f, F)
             score[fit] += _selection(scores, truth[users]) / len(folds)
     best = max(score, key=lambda f: score[f])
@@ -247,14 +277,11 @@ def ridge_map(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, ridge: float) -> 
 
 
 def neighbour_rows(
-    docs: list[str], supervising: np.ndarray, query: np.ndarray, targets: np.ndarray, k: int
+    tfidf: sp.csr_matrix, supervising: np.ndarray, query: np.ndarray, targets: np.ndarray, k: int
 ) -> np.ndarray:
     """Each query document's (collab row, bias) as the TF-IDF-cosine-weighted mean over its ``k`` most
     similar supervising warm items: a new item sits where the items that read like it sit. One that shares no
-    term with any of them gets their mean."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    tfidf = TfidfVectorizer(sublinear_tf=True).fit_transform(docs).tocsr()
+    term with any of them gets their mean. ``tfidf``: L2-normalised rows, one per document."""
     sims = np.asarray((tfidf[query] @ tfidf[supervising].T).todense(), dtype=np.float64)  # (Q, S)
     k = max(1, min(k, len(supervising)))
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -265,12 +292,10 @@ def neighbour_rows(
     return out.astype(np.float32)
 
 
-def word_features(docs: list[str], dims: int, seed: int) -> np.ndarray:
-    """(N, <= dims): the documents' TF-IDF (sublinear term frequency) reduced by a seeded truncated SVD."""
+def word_features(tfidf: sp.csr_matrix, dims: int, seed: int) -> np.ndarray:
+    """(N, <= dims): the documents' TF-IDF reduced by a seeded truncated SVD."""
     from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    tfidf = TfidfVectorizer(sublinear_tf=True).fit_transform(docs)
     dims = max(1, min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
     return TruncatedSVD(n_components=dims, random_state=seed).fit_transform(tfidf).astype(np.float32)
 
@@ -306,7 +331,7 @@ def _docs(
     docs = []
     for k, fields in enumerate(texts):
         for name, text in fields.items():
-            main = _word_ids(model, text, max_length)
+            main = _word_ids(tok, text, max_length)
             if main:
                 docs.append((item_field_prompt(tok, n_old + k, name), main))
     return docs
@@ -317,10 +342,11 @@ def text_rows(model: CLLM4Rec, texts: list[dict[str, str]], max_length: int) -> 
     """(indices of the texts that have words, their rows): each the mean word embedding of the whole text,
     the paper's initialisation of a content token."""
     words = model.backbone.get_input_embeddings().weight
+    tok = model.id_tokenizer()
     keep, rows = [], []
     for k, fields in enumerate(texts):
         doc = item_document(fields)
-        ids = _word_ids(model, doc, max_length * max(1, len(fields))) if doc.strip() else []
+        ids = _word_ids(tok, doc, max_length * max(1, len(fields))) if doc.strip() else []
         if ids:
             keep.append(k)
             rows.append(words[torch.as_tensor(ids, device=words.device)].float().mean(0))

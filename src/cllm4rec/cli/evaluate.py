@@ -71,14 +71,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         columns = ["user", "n_heldout", *[k for k in rows[0] if k not in ("user", "n_heldout")]] if rows else []
         write_rows(args.per_user, rows, columns)
     rankings = {"metrics": metrics}
-    if dataset.cold is not None and loaded.style == "rec":  # new items placed from their text (§11)
-        from cllm4rec.evaluation.cold import evaluate_cold
-        from cllm4rec.model.cold_recommender import NewItemsRecommender
+    if dataset.cold is not None and loaded.style == "rec" and not loaded.catalog.added:  # new items (§11)
+        from cllm4rec.runs.folder import RunFolder
+        from cllm4rec.training.runner import cold_rankings
 
-        cold = NewItemsRecommender(loaded.recommender).fit(dataset, split=split)
-        both = evaluate_cold(cold, dataset, split, progress=not args.json)
-        cold.restore()
-        rankings.update(metrics_cold=both["cold"].metrics, metrics_all=both["all"].metrics)
+        seed = int(RunFolder(loaded.root).info().get("seed", DEFAULT_SEED))
+        rankings.update(cold_rankings(loaded.recommender, dataset, split, seed=seed, progress=not args.json))
     if args.json:
         out = {"run": str(args.run), "split": split, "checkpoint": str(loaded.checkpoint), **rankings}
         print(json.dumps(out, indent=2))

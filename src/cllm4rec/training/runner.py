@@ -206,24 +206,27 @@ def evaluate_run(run: RunFolder, ctx: Context, started: float) -> dict[str, Any]
 
 
 def evaluate_new_items(ctx: Context, recommender: Any) -> dict[str, Any]:
-    """The cold-test items placed from their text and ranked (``cold``, ``all``: evaluation/cold.py); the
-    model is the trained one again afterwards. One process only (``recommender`` is then the plain one):
-    placement is not sharded."""
+    """The cold-test rankings of the trained run (:func:`cold_rankings`) and the seconds they took. One
+    process only (``recommender`` is then the plain one): placement is not sharded."""
+    if ctx.accelerator.num_processes > 1:
+        ctx.accelerator.print("cllm4rec: cold items are evaluated on one process; run 'cllm4rec evaluate' for them")
+        return {}
+    t0 = time.perf_counter()
+    result = cold_rankings(recommender, ctx.dataset, "test", seed=ctx.seed, progress=ctx.progress)
+    return {**result, "cold_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def cold_rankings(recommender: Any, dataset: Dataset, split: str, *, seed: int, progress: bool) -> dict[str, Any]:
+    """``metrics_cold`` and ``metrics_all`` of ``split``: its cold items placed from their text with the run's
+    seed and ranked (evaluation/cold.py), what ``train`` writes and ``evaluate`` prints; the model is the
+    trained one again afterwards."""
     from cllm4rec.evaluation.cold import evaluate_cold
     from cllm4rec.model.cold_recommender import NewItemsRecommender
     from cllm4rec.model.new_items import PlacementOptions
 
-    if ctx.accelerator.num_processes > 1:
-        ctx.accelerator.print("cllm4rec: cold items are evaluated on one process; run 'cllm4rec evaluate' for them")
-        return {}
-    cold = NewItemsRecommender(recommender, PlacementOptions(seed=ctx.seed)).fit(ctx.dataset, split="test")
-    t0 = time.perf_counter()
+    cold = NewItemsRecommender(recommender, PlacementOptions(seed=seed)).fit(dataset, split=split)
     try:
-        rankings = evaluate_cold(cold, ctx.dataset, "test", progress=ctx.progress, seed=ctx.seed)
+        rankings = evaluate_cold(cold, dataset, split, progress=progress, seed=seed)
     finally:
         cold.restore()
-    return {
-        "metrics_cold": rankings["cold"].metrics,
-        "metrics_all": rankings["all"].metrics,
-        "cold_seconds": round(time.perf_counter() - t0, 1),
-    }
+    return {"metrics_cold": rankings["cold"].metrics, "metrics_all": rankings["all"].metrics}
